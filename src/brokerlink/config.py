@@ -1,0 +1,109 @@
+"""Settings from the environment. Read only at the edges (CLI, app lifespan, worker).
+
+No credential has a default: with none set, brokerlink runs against its offline sandboxes.
+"""
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["SNAPTRADE_PRODUCTION_URL", "Settings", "get_settings"]
+
+SNAPTRADE_PRODUCTION_URL = "https://api.snaptrade.com"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "brokerlink"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BROKERLINK_", extra="ignore", frozen=True)
+
+    env: Literal["development", "testing", "production"] = "development"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # SnapTrade. The client id and consumer key are the app's credentials: no defaults.
+    snaptrade_client_id: str | None = Field(
+        default=None, validation_alias=_env("SNAPTRADE_CLIENT_ID", "BROKERLINK_SNAPTRADE_CLIENT_ID")
+    )
+    snaptrade_consumer_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("SNAPTRADE_CONSUMER_KEY", "BROKERLINK_SNAPTRADE_CONSUMER_KEY"),
+    )
+    # The signed path is always the path requested, so a base URL with `/api/v1` works too.
+    snaptrade_base_url: str | None = Field(
+        default=None, validation_alias=_env("SNAPTRADE_BASE_URL", "BROKERLINK_SNAPTRADE_BASE_URL")
+    )
+    snaptrade_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=_env("SNAPTRADE_TIMEOUT_SECONDS", "BROKERLINK_SNAPTRADE_TIMEOUT_SECONDS"),
+    )
+    snaptrade_max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        validation_alias=_env("SNAPTRADE_MAX_RETRIES", "BROKERLINK_SNAPTRADE_MAX_RETRIES"),
+    )
+    snaptrade_max_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=_env(
+            "SNAPTRADE_MAX_BACKOFF_SECONDS", "BROKERLINK_SNAPTRADE_MAX_BACKOFF_SECONDS"
+        ),
+    )
+    # SnapTrade allows 250 requests per rolling minute per clientId; stay under it ourselves.
+    snaptrade_rate_limit_per_minute: int = Field(
+        default=250,
+        gt=0,
+        validation_alias=_env(
+            "SNAPTRADE_RATE_LIMIT_PER_MINUTE", "BROKERLINK_SNAPTRADE_RATE_LIMIT_PER_MINUTE"
+        ),
+    )
+    # 10 per minute per account applies to personal keys only; 0 turns the account limit off.
+    snaptrade_account_rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        validation_alias=_env(
+            "SNAPTRADE_ACCOUNT_RATE_LIMIT_PER_MINUTE",
+            "BROKERLINK_SNAPTRADE_ACCOUNT_RATE_LIMIT_PER_MINUTE",
+        ),
+    )
+    snaptrade_plan: Literal["daily", "realtime"] = Field(
+        default="daily", validation_alias=_env("SNAPTRADE_PLAN", "BROKERLINK_SNAPTRADE_PLAN")
+    )
+    enable_snaptrade: bool = Field(
+        default=True, validation_alias=_env("ENABLE_SNAPTRADE", "BROKERLINK_ENABLE_SNAPTRADE")
+    )
+    snaptrade_admin_only: bool = Field(
+        default=False,
+        validation_alias=_env("SNAPTRADE_ADMIN_ONLY", "BROKERLINK_SNAPTRADE_ADMIN_ONLY"),
+    )
+
+    @property
+    def snaptrade_live(self) -> bool:
+        """Real credentials in the environment switch SnapTrade from the sandbox to the service."""
+        return bool(self.snaptrade_client_id and self.snaptrade_consumer_key)
+
+    @property
+    def snaptrade_url(self) -> str | None:
+        """The base URL to call, or None when the embedded sandbox should serve."""
+        if self.snaptrade_base_url:
+            return self.snaptrade_base_url.rstrip("/")
+        return SNAPTRADE_PRODUCTION_URL if self.snaptrade_live else None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

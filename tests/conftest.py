@@ -1,0 +1,15 @@
+"""Test-wide set-up: a testing environment with no provider credentials from the caller's shell."""
+
+import os
+
+import pytest
+
+for _name in list(os.environ):
+    if _name.startswith(("SNAPTRADE_", "PLAID_", "BROKERLINK_")) or _name == "ENABLE_SNAPTRADE":
+        del os.environ[_name]
+os.environ["BROKERLINK_ENV"] = "testing"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("BROKERLINK_DATA_DIR", str(tmp_path / "data"))

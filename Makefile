@@ -12,8 +12,8 @@ install: $(BIN)/brokerlink
 $(BIN)/brokerlink: requirements.lock pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
 	$(UV) venv -q --allow-existing --python 3.11 $(VENV)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip sync -q requirements.lock
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q --no-deps -e .
+	$(UV) pip sync -q --python $(BIN)/python requirements.lock
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
 
 # Run the main job on the embedded defaults (offline sandboxes).

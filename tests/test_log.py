@@ -11,8 +11,11 @@ def test_redact_text_masks_query_json_and_bearer():
         '{"consumer_key": "ck-123", "name": "ok"} Authorization: Bearer abc.def'
     )
     out = redact_text(text)
-    assert "a%2Bb/c" not in out and "ck-123" not in out and "abc.def" not in out
-    assert "userId=u1" in out and '"name": "ok"' in out
+    assert "a%2Bb/c" not in out
+    assert "ck-123" not in out
+    assert "abc.def" not in out
+    assert "userId=u1" in out
+    assert '"name": "ok"' in out
 
 
 def test_redact_nested_mapping():

@@ -39,7 +39,8 @@ def test_provider_includes_manual():
 def test_no_field_is_named_after_a_vendor():
     for model in (Instrument, Position, domain.AccountSummary, domain.Order, domain.Balance):
         for field in model.model_fields:
-            assert "snaptrade" not in field and "plaid" not in field, (model, field)
+            assert "snaptrade" not in field, (model, field)
+            assert "plaid" not in field, (model, field)
 
 
 def test_position_keeps_decimals_and_option_identity():
@@ -47,7 +48,10 @@ def test_position_keeps_decimals_and_option_identity():
         symbol="AAPL  260116C00200000",
         kind=InstrumentKind.OPTION,
         option=OptionDetails(
-            underlying="AAPL", strike=Decimal("200"), expiry=date(2026, 1, 16), right=OptionRight.CALL
+            underlying="AAPL",
+            strike=Decimal("200"),
+            expiry=date(2026, 1, 16),
+            right=OptionRight.CALL,
         ),
         provider_ids={Provider.SNAPTRADE: "abc"},
     )
@@ -60,13 +64,18 @@ def test_position_keeps_decimals_and_option_identity():
         cost_basis=Decimal("1234.56"),
     )
     assert pos.quantity == Decimal("0.10000001")
-    assert pos.instrument.option is not None and pos.instrument.option.multiplier == 100
+    assert pos.instrument.option is not None
+    assert pos.instrument.option.multiplier == 100
     with pytest.raises(pydantic.ValidationError):
         pos.model_copy(update={}).__class__(**{**pos.model_dump(), "unexpected": 1})
 
 
 def test_error_families():
-    err = RateLimited("slow down", provider=Provider.SNAPTRADE, operation="accounts.list", status=429)
+    err = RateLimited(
+        "slow down", provider=Provider.SNAPTRADE, operation="accounts.list", status=429
+    )
     err.retry_after = 7.0
-    assert isinstance(err, TechnicalError) and err.retryable
-    assert "accounts.list" in str(err) and "status=429" in str(err)
+    assert isinstance(err, TechnicalError)
+    assert err.retryable
+    assert "accounts.list" in str(err)
+    assert "status=429" in str(err)

@@ -33,6 +33,23 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # The store: SQLite under data_dir unless a URL is given (postgresql+psycopg://… in production).
+    database_url: str | None = None
+    database_echo: bool = False
+
+    # Secrets: "local" (encrypted file under data_dir, the embedded default), "aws" (Secrets
+    # Manager) or "kms" (per-user secrets envelope-encrypted in the database, app credentials in
+    # Secrets Manager).
+    secret_backend: Literal["local", "aws", "kms"] = "local"
+    # Local store key (urlsafe base64 of 32 bytes); unset = a key file created with mode 0600.
+    secret_key: SecretStr | None = None
+    aws_region: str = "us-east-1"
+    # For a local endpoint (moto in the tests); unset = AWS's own endpoints.
+    aws_endpoint_url: str | None = None
+    # Prefix of every secret name in Secrets Manager, e.g. "brokerlink/".
+    aws_secret_prefix: str = ""
+    kms_key_id: str | None = None
+
     # SnapTrade. The client id and consumer key are the app's credentials: no defaults.
     snaptrade_client_id: str | None = Field(
         default=None, validation_alias=_env("SNAPTRADE_CLIENT_ID", "BROKERLINK_SNAPTRADE_CLIENT_ID")
@@ -90,6 +107,13 @@ class Settings(BaseSettings):
         default=False,
         validation_alias=_env("SNAPTRADE_ADMIN_ONLY", "BROKERLINK_SNAPTRADE_ADMIN_ONLY"),
     )
+
+    @property
+    def database_url_resolved(self) -> str:
+        """The SQLAlchemy URL to use: the setting, or an SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'brokerlink.db'}"
 
     @property
     def snaptrade_live(self) -> bool:

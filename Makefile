@@ -22,6 +22,7 @@ demo: install
 
 # Install what the tests need and run lint, types and the test-suite.
 test: install
+	sh scripts/system-deps.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -35,9 +36,10 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-# Benchmarks: signed requests per second, ours against the official SDK.
+# Benchmarks, each printing ratios against a baseline measured in the same run.
 bench: install
-	$(BIN)/python -m bench
+	sh scripts/system-deps.sh
+	$(BIN)/python -m bench.store
 
 # Re-pin requirements.lock from pyproject.toml (no registry addresses are written).
 lock:

@@ -4,7 +4,11 @@ import os
 
 import pytest
 
+# Kept: where the store tests find an external PostgreSQL server (tests/fixtures/db.py).
+_KEEP = {"BROKERLINK_TEST_DATABASE_URL"}
 for _name in list(os.environ):
+    if _name in _KEEP:
+        continue
     if _name.startswith(("SNAPTRADE_", "PLAID_", "BROKERLINK_")) or _name == "ENABLE_SNAPTRADE":
         del os.environ[_name]
 os.environ["BROKERLINK_ENV"] = "testing"

@@ -1,5 +1,19 @@
-"""Command-line interface."""
+"""The `brokerlink` command line (Typer). Settings are read here, at the edge."""
+
+import typer
+
+from brokerlink.cli.db import db_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="brokerlink",
+    help="Brokerage and bank accounts through SnapTrade and Plaid, behind one interface.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:
-    pass
+    app()

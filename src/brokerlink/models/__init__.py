@@ -1,0 +1,28 @@
+"""ORM tables, one module per table. Importing this package registers them all on `Base`."""
+
+from brokerlink.models.account import Account
+from brokerlink.models.connection import Connection
+from brokerlink.models.cost_ledger import CostEntry
+from brokerlink.models.enums import ConnectionStatus, PositionStatus, RefreshStatus, RefreshTrigger
+from brokerlink.models.portfolio import Portfolio
+from brokerlink.models.position import Position
+from brokerlink.models.provider_call_log import ProviderCall
+from brokerlink.models.refresh_log import RefreshLog
+from brokerlink.models.user import User
+from brokerlink.models.user_secret_envelope import UserSecretEnvelope
+
+__all__ = [
+    "Account",
+    "Connection",
+    "ConnectionStatus",
+    "CostEntry",
+    "Portfolio",
+    "Position",
+    "PositionStatus",
+    "ProviderCall",
+    "RefreshLog",
+    "RefreshStatus",
+    "RefreshTrigger",
+    "User",
+    "UserSecretEnvelope",
+]

@@ -1,0 +1,39 @@
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from brokerlink.db.base import Base
+from brokerlink.db.types import IdType, StrEnumType, UTCDateTime
+from brokerlink.domain.enums import Provider
+from brokerlink.models._mixins import IdMixin, TimestampMixin
+from brokerlink.models.enums import ConnectionStatus, sql_in
+
+__all__ = ["Connection"]
+
+
+class Connection(IdMixin, TimestampMixin, Base):
+    """A user's link to one institution through one provider (SnapTrade authorization, Plaid
+    item, or the user's own manual entries)."""
+
+    __tablename__ = "connections"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_connection_id"),
+        CheckConstraint(sql_in("provider", Provider), name="provider"),
+        CheckConstraint(sql_in("status", ConnectionStatus), name="status"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[Provider] = mapped_column(StrEnumType(Provider))
+    # SnapTrade's authorization id / Plaid's item id.
+    provider_connection_id: Mapped[str] = mapped_column(String(128))
+    institution_slug: Mapped[str | None] = mapped_column(String(128))
+    institution_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[ConnectionStatus] = mapped_column(
+        StrEnumType(ConnectionStatus), default=ConnectionStatus.ACTIVE
+    )
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_manual_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,36 @@
+"""Store-only enumerations (states the database keeps; the neutral ones live in `domain`)."""
+
+from enum import StrEnum
+
+__all__ = ["ConnectionStatus", "PositionStatus", "RefreshStatus", "RefreshTrigger"]
+
+
+class ConnectionStatus(StrEnum):
+    ACTIVE = "active"
+    BROKEN = "broken"
+    DISABLED = "disabled"
+
+
+class PositionStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class RefreshTrigger(StrEnum):
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    WEBHOOK = "webhook"
+
+
+class RefreshStatus(StrEnum):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    COMPLETED = "completed"
+
+
+def sql_in(column: str, enum_cls: type[StrEnum]) -> str:
+    """The body of a CHECK constraint admitting exactly the members of `enum_cls`."""
+    values = ", ".join(f"'{member.value}'" for member in enum_cls)
+    return f"{column} IN ({values})"

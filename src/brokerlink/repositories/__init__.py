@@ -1,0 +1,29 @@
+"""The only code that talks SQL: one repository per table, each built with `from_session`.
+
+Repositories flush and never commit; the boundary (`brokerlink.db.transaction`) commits.
+"""
+
+from brokerlink.repositories.accounts import MANUAL_ACCOUNT_ID, AccountRepository
+from brokerlink.repositories.connections import ConnectionRepository
+from brokerlink.repositories.cost_ledger import CostLedgerRepository
+from brokerlink.repositories.portfolios import DEFAULT_PORTFOLIO_NAME, PortfolioRepository
+from brokerlink.repositories.positions import PositionRepository, PositionValues
+from brokerlink.repositories.provider_calls import ProviderCallLogRepository
+from brokerlink.repositories.refresh_log import RefreshLogRepository
+from brokerlink.repositories.secrets import EnvelopeSecretRepository
+from brokerlink.repositories.users import UserRepository
+
+__all__ = [
+    "DEFAULT_PORTFOLIO_NAME",
+    "MANUAL_ACCOUNT_ID",
+    "AccountRepository",
+    "ConnectionRepository",
+    "CostLedgerRepository",
+    "EnvelopeSecretRepository",
+    "PortfolioRepository",
+    "PositionRepository",
+    "PositionValues",
+    "ProviderCallLogRepository",
+    "RefreshLogRepository",
+    "UserRepository",
+]

@@ -1,0 +1,94 @@
+from datetime import datetime
+
+from sqlalchemy import select
+
+from brokerlink.db.types import utcnow
+from brokerlink.domain.enums import Provider
+from brokerlink.models import Connection, ConnectionStatus
+from brokerlink.repositories._base import Repository
+
+__all__ = ["ConnectionRepository"]
+
+
+class ConnectionRepository(Repository):
+    """Provider connections (SnapTrade authorizations, Plaid items, manual entries)."""
+
+    async def upsert(
+        self,
+        *,
+        user_id: int,
+        provider: Provider,
+        provider_connection_id: str,
+        institution_name: str,
+        institution_slug: str | None = None,
+    ) -> Connection:
+        """The connection for (provider, provider id), created or with its institution updated."""
+        connection = await self.get_by_provider_id(provider, provider_connection_id)
+        if connection is None:
+            connection = Connection(
+                user_id=user_id,
+                provider=provider,
+                provider_connection_id=provider_connection_id,
+                status=ConnectionStatus.ACTIVE,
+            )
+            self.session.add(connection)
+        elif connection.user_id != user_id:
+            raise ValueError(
+                f"{provider.value} connection {provider_connection_id} belongs to another user"
+            )
+        connection.institution_name = institution_name
+        connection.institution_slug = institution_slug
+        await self.session.flush()
+        return connection
+
+    async def get_or_create_manual(self, user_id: int) -> Connection:
+        """The user's connection for manually entered positions."""
+        return await self.upsert(
+            user_id=user_id,
+            provider=Provider.MANUAL,
+            provider_connection_id=f"manual-{user_id}",
+            institution_name="Manual",
+        )
+
+    async def get(self, connection_id: int) -> Connection | None:
+        return await self.session.get(Connection, connection_id)
+
+    async def get_by_provider_id(
+        self, provider: Provider, provider_connection_id: str
+    ) -> Connection | None:
+        return await self.session.scalar(
+            select(Connection).where(
+                Connection.provider == provider,
+                Connection.provider_connection_id == provider_connection_id,
+            )
+        )
+
+    async def list_for_user(
+        self,
+        user_id: int,
+        *,
+        provider: Provider | None = None,
+        status: ConnectionStatus | None = None,
+    ) -> list[Connection]:
+        query = select(Connection).where(Connection.user_id == user_id)
+        if provider is not None:
+            query = query.where(Connection.provider == provider)
+        if status is not None:
+            query = query.where(Connection.status == status)
+        return list(await self.session.scalars(query.order_by(Connection.id)))
+
+    async def set_status(
+        self, connection: Connection, status: ConnectionStatus, reason: str | None = None
+    ) -> Connection:
+        connection.status = status
+        connection.status_reason = reason
+        await self.session.flush()
+        return connection
+
+    async def mark_synced(self, connection: Connection, at: datetime | None = None) -> None:
+        connection.last_synced_at = at or utcnow()
+        await self.session.flush()
+
+    async def mark_manual_refresh(self, connection: Connection, at: datetime | None = None) -> None:
+        connection.last_manual_refresh_at = at or utcnow()
+        await self.session.flush()

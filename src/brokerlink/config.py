@@ -4,6 +4,7 @@ No credential has a default: with none set, brokerlink runs against its offline 
 """
 
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -98,7 +99,8 @@ class Settings(BaseSettings):
         ),
     )
     snaptrade_plan: Literal["daily", "realtime"] = Field(
-        default="daily", validation_alias=_env("SNAPTRADE_PLAN", "BROKERLINK_SNAPTRADE_PLAN")
+        default="daily",
+        validation_alias=_env("SNAPTRADE_DATA_PLAN", "SNAPTRADE_PLAN", "BROKERLINK_SNAPTRADE_PLAN"),
     )
     enable_snaptrade: bool = Field(
         default=True, validation_alias=_env("ENABLE_SNAPTRADE", "BROKERLINK_ENABLE_SNAPTRADE")
@@ -107,6 +109,17 @@ class Settings(BaseSettings):
         default=False,
         validation_alias=_env("SNAPTRADE_ADMIN_ONLY", "BROKERLINK_SNAPTRADE_ADMIN_ONLY"),
     )
+
+    # Cost guards (brokerlink.policies.cost_guard). Prices are public pay-as-you-go figures in USD.
+    plaid_refresh_interval_hours: float = Field(default=24.0, ge=0)
+    snaptrade_refresh_min_interval_seconds: float = Field(default=0.0, ge=0)
+    cost_snaptrade_refresh: Decimal = Decimal("0.05")
+    cost_plaid_investments_refresh: Decimal = Decimal("0.12")
+    cost_snaptrade_monthly_per_user: Decimal = Decimal("1.75")
+    cost_plaid_investments_monthly_per_item: Decimal = Decimal("0.18")
+    budget_user_monthly: Decimal | None = None
+    budget_snaptrade_monthly: Decimal | None = None
+    budget_plaid_monthly: Decimal | None = None
 
     @property
     def database_url_resolved(self) -> str:

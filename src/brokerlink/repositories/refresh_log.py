@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -48,12 +49,15 @@ class RefreshLogRepository(Repository):
         await self.session.flush()
         return entry
 
-    async def latest(self, connection_id: int) -> RefreshLog | None:
+    async def latest(
+        self, connection_id: int, *, statuses: Iterable[RefreshStatus] | None = None
+    ) -> RefreshLog | None:
+        """The most recent request for the connection (only those in `statuses`, when given)."""
+        query = select(RefreshLog).where(RefreshLog.connection_id == connection_id)
+        if statuses is not None:
+            query = query.where(RefreshLog.status.in_(list(statuses)))
         return await self.session.scalar(
-            select(RefreshLog)
-            .where(RefreshLog.connection_id == connection_id)
-            .order_by(RefreshLog.requested_at.desc(), RefreshLog.id.desc())
-            .limit(1)
+            query.order_by(RefreshLog.requested_at.desc(), RefreshLog.id.desc()).limit(1)
         )
 
     async def count_since(

@@ -1,0 +1,359 @@
+"""Cost guards: refreshes that cost money happen only as often as the policy allows, and every
+billable call is written to the cost ledger.
+
+    decide_refresh(...)      pure: may this connection refresh now, and if not, why and when
+    decide_budget(...)       pure: does a call fit the user's and the provider's monthly budget
+    CostGuard                store-backed: authorise → (provider call) → settle
+
+A Plaid investments refresh is billed per successful call (about $0.12 pay-as-you-go) and Plaid
+keeps investments data fresh on its own about once a day, so by default one manual refresh per
+connection per 24 h. The user may override only with an explicit confirmation, which is recorded
+in the refresh log. SnapTrade's manual refresh costs about $0.05; its own "refreshed too
+recently" answer becomes the same kind of refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from brokerlink.config import Settings
+from brokerlink.domain.enums import Provider
+from brokerlink.errors import BrokerlinkError
+from brokerlink.models import Connection, RefreshLog, RefreshStatus, RefreshTrigger
+from brokerlink.repositories.cost_ledger import CostLedgerRepository
+from brokerlink.repositories.refresh_log import RefreshLogRepository
+
+__all__ = [
+    "REFRESH_OPERATION",
+    "BudgetExceeded",
+    "CostGuard",
+    "CostPolicy",
+    "RefreshDecision",
+    "RefreshRefused",
+    "RefreshTicket",
+    "decide_budget",
+    "decide_refresh",
+    "month_start",
+]
+
+REFRESH_OPERATION = {
+    Provider.SNAPTRADE: "snaptrade.authorization.refresh",
+    Provider.PLAID: "plaid.investments.refresh",
+}
+# Refreshes that count against the interval: asked for, accepted or done (not refused/failed).
+_COUNTED = (RefreshStatus.REQUESTED, RefreshStatus.ACCEPTED, RefreshStatus.COMPLETED)
+
+
+class RefreshRefused(BrokerlinkError):
+    """A refresh the cost guard (or the provider's own throttle) refused."""
+
+    status_code = 429
+    code = "refresh_too_soon"
+
+    def __init__(self, message: str, *, reason: str, next_allowed_at: datetime | None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.next_allowed_at = next_allowed_at
+
+
+class BudgetExceeded(BrokerlinkError):
+    """A billable call refused because it would exceed a monthly budget (a hard cap)."""
+
+    status_code = 429
+    code = "budget_exceeded"
+
+    def __init__(self, message: str, *, reason: str, remaining: Decimal, budget: Decimal) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.remaining = remaining
+        self.budget = budget
+
+
+@dataclass(frozen=True)
+class CostPolicy:
+    """Intervals, prices and budgets; built from settings at the edge."""
+
+    refresh_intervals: Mapping[Provider, timedelta] = field(
+        default_factory=lambda: {
+            Provider.PLAID: timedelta(hours=24),
+            Provider.SNAPTRADE: timedelta(0),
+        }
+    )
+    # Per-call prices, by ledger operation name.
+    call_prices: Mapping[str, Decimal] = field(
+        default_factory=lambda: {
+            REFRESH_OPERATION[Provider.SNAPTRADE]: Decimal("0.05"),
+            REFRESH_OPERATION[Provider.PLAID]: Decimal("0.12"),
+        }
+    )
+    # Per-month prices of keeping a connection: SnapTrade bills per connected user, Plaid per item.
+    monthly_per_user: Mapping[Provider, Decimal] = field(
+        default_factory=lambda: {Provider.SNAPTRADE: Decimal("1.75")}
+    )
+    monthly_per_connection: Mapping[Provider, Decimal] = field(
+        default_factory=lambda: {Provider.PLAID: Decimal("0.18")}
+    )
+    user_monthly_budget: Decimal | None = None
+    provider_monthly_budgets: Mapping[Provider, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CostPolicy:
+        budgets = {
+            provider: budget
+            for provider, budget in (
+                (Provider.SNAPTRADE, settings.budget_snaptrade_monthly),
+                (Provider.PLAID, settings.budget_plaid_monthly),
+            )
+            if budget is not None
+        }
+        return cls(
+            refresh_intervals={
+                Provider.PLAID: timedelta(hours=settings.plaid_refresh_interval_hours),
+                Provider.SNAPTRADE: timedelta(
+                    seconds=settings.snaptrade_refresh_min_interval_seconds
+                ),
+            },
+            call_prices={
+                REFRESH_OPERATION[Provider.SNAPTRADE]: settings.cost_snaptrade_refresh,
+                REFRESH_OPERATION[Provider.PLAID]: settings.cost_plaid_investments_refresh,
+            },
+            monthly_per_user={Provider.SNAPTRADE: settings.cost_snaptrade_monthly_per_user},
+            monthly_per_connection={
+                Provider.PLAID: settings.cost_plaid_investments_monthly_per_item
+            },
+            user_monthly_budget=settings.budget_user_monthly,
+            provider_monthly_budgets=budgets,
+        )
+
+    def price(self, operation: str) -> Decimal:
+        return self.call_prices.get(operation, Decimal(0))
+
+    def refresh_interval(self, provider: Provider) -> timedelta:
+        return self.refresh_intervals.get(provider, timedelta(0))
+
+    def monthly_cost(
+        self, provider: Provider, *, connections: int, first_for_user: bool
+    ) -> Decimal:
+        """What keeping `connections` connections of a provider costs a month."""
+        per_user = self.monthly_per_user.get(provider, Decimal(0)) if first_for_user else Decimal(0)
+        per_connection = self.monthly_per_connection.get(provider, Decimal(0)) * connections
+        return per_user + per_connection
+
+
+@dataclass(frozen=True)
+class RefreshDecision:
+    allowed: bool
+    reason: str
+    next_allowed_at: datetime | None
+    overridden: bool = False
+
+
+def decide_refresh(
+    policy: CostPolicy,
+    provider: Provider,
+    *,
+    last_refresh_at: datetime | None,
+    now: datetime,
+    override: bool = False,
+) -> RefreshDecision:
+    """Whether a manual refresh may go out now. Pure."""
+    interval = policy.refresh_interval(provider)
+    if last_refresh_at is None or interval <= timedelta(0):
+        return RefreshDecision(True, "no refresh inside the minimum interval", None)
+    next_allowed = last_refresh_at + interval
+    if now >= next_allowed:
+        return RefreshDecision(True, "the minimum interval has passed", None)
+    hours = interval.total_seconds() / 3600
+    reason = (
+        f"{provider.value} refreshes are limited to one per {hours:g} h per connection "
+        f"(each costs {policy.price(REFRESH_OPERATION.get(provider, '')):f} USD); "
+        f"the last was at {last_refresh_at.isoformat(timespec='seconds')}"
+    )
+    if override:
+        return RefreshDecision(True, f"overridden by the user: {reason}", next_allowed, True)
+    return RefreshDecision(False, reason, next_allowed)
+
+
+def decide_budget(
+    *, amount: Decimal, spent: Decimal, budget: Decimal | None, scope: str
+) -> tuple[bool, str, Decimal]:
+    """(allowed, reason, remaining) for a call of `amount` against one monthly budget. Pure."""
+    if budget is None or amount <= 0:
+        return True, "no budget applies", budget - spent if budget is not None else Decimal(0)
+    remaining = budget - spent
+    if amount > remaining:
+        return (
+            False,
+            f"the {scope} monthly budget of {budget:f} USD would be exceeded "
+            f"({spent:f} spent, {max(remaining, Decimal(0)):f} left, this call costs {amount:f})",
+            max(remaining, Decimal(0)),
+        )
+    return True, "within budget", remaining
+
+
+def month_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class RefreshTicket:
+    """An authorised refresh: settle it with `CostGuard.settle` once the provider answered."""
+
+    entry: RefreshLog
+    connection: Connection
+    operation: str
+    price: Decimal
+    decision: RefreshDecision
+
+
+class CostGuard:
+    """Applies a `CostPolicy` to one session's store. Flushes only; the boundary commits."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        policy: CostPolicy,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.refreshes = RefreshLogRepository.from_session(session)
+        self.ledger = CostLedgerRepository.from_session(session)
+
+    async def last_refresh_at(self, connection: Connection) -> datetime | None:
+        latest = await self.refreshes.latest(connection.id, statuses=_COUNTED)
+        candidates = [
+            t for t in (latest and latest.requested_at, connection.last_manual_refresh_at) if t
+        ]
+        return max(candidates) if candidates else None
+
+    async def next_refresh_allowed_at(self, connection: Connection) -> datetime | None:
+        """When a manual refresh is next allowed without an override (None: now)."""
+        decision = decide_refresh(
+            self.policy,
+            connection.provider,
+            last_refresh_at=await self.last_refresh_at(connection),
+            now=self.clock(),
+        )
+        return None if decision.allowed else decision.next_allowed_at
+
+    async def check_budget(self, provider: Provider, amount: Decimal, user_id: int | None) -> None:
+        """Raise `BudgetExceeded` if `amount` would break the user's or the provider's cap."""
+        since = month_start(self.clock())
+        checks: list[tuple[Decimal | None, Decimal, str]] = []
+        if user_id is not None and self.policy.user_monthly_budget is not None:
+            spent = await self.ledger.total(since=since, user_id=user_id)
+            checks.append((self.policy.user_monthly_budget, spent, "user's"))
+        provider_budget = self.policy.provider_monthly_budgets.get(provider)
+        if provider_budget is not None:
+            spent = await self.ledger.total(since=since, provider=provider)
+            checks.append((provider_budget, spent, f"{provider.value}"))
+        for budget, spent, scope in checks:
+            allowed, reason, remaining = decide_budget(
+                amount=amount, spent=spent, budget=budget, scope=scope
+            )
+            if not allowed:
+                assert budget is not None
+                raise BudgetExceeded(
+                    f"Refused: {reason}.", reason=reason, remaining=remaining, budget=budget
+                )
+
+    async def authorize_refresh(
+        self,
+        connection: Connection,
+        *,
+        override: bool = False,
+        trigger: RefreshTrigger = RefreshTrigger.MANUAL,
+    ) -> RefreshTicket:
+        """Decide, check the budgets, and record the request (or the refusal) in the refresh log.
+
+        Raises `RefreshRefused` (with the next allowed time) or `BudgetExceeded`; the refusal is
+        logged as REJECTED and does not count as a refresh.
+        """
+        now = self.clock()
+        operation = REFRESH_OPERATION.get(connection.provider)
+        if operation is None:
+            raise RefreshRefused(
+                f"{connection.provider.value} connections have nothing to refresh.",
+                reason="manual entries are not fetched from a provider",
+                next_allowed_at=None,
+            )
+        decision = decide_refresh(
+            self.policy,
+            connection.provider,
+            last_refresh_at=await self.last_refresh_at(connection),
+            now=now,
+            override=override,
+        )
+        if not decision.allowed:
+            await self.refreshes.record(
+                connection,
+                trigger=trigger,
+                status=RefreshStatus.REJECTED,
+                detail=decision.reason,
+                at=now,
+            )
+            assert decision.next_allowed_at is not None
+            raise RefreshRefused(
+                f"Refresh refused: {decision.reason}. Next refresh allowed at "
+                f"{decision.next_allowed_at.isoformat(timespec='seconds')}.",
+                reason=decision.reason,
+                next_allowed_at=decision.next_allowed_at,
+            )
+        price = self.policy.price(operation)
+        try:
+            await self.check_budget(connection.provider, price, connection.user_id)
+        except BudgetExceeded as refusal:
+            await self.refreshes.record(
+                connection,
+                trigger=trigger,
+                status=RefreshStatus.REJECTED,
+                detail=refusal.reason,
+                at=now,
+            )
+            raise
+        detail = "override confirmed by the user" if decision.overridden else None
+        entry = await self.refreshes.record(connection, trigger=trigger, detail=detail, at=now)
+        return RefreshTicket(entry, connection, operation, price, decision)
+
+    async def settle(
+        self, ticket: RefreshTicket, *, accepted: bool, detail: str | None = None
+    ) -> None:
+        """Record how the provider answered; an accepted refresh is billed into the ledger."""
+        now = self.clock()
+        if not accepted:
+            await self.refreshes.complete(ticket.entry, RefreshStatus.FAILED, detail=detail, at=now)
+            return
+        note = "; ".join(p for p in (ticket.entry.detail, detail) if p) or None
+        await self.refreshes.complete(ticket.entry, RefreshStatus.ACCEPTED, detail=note, at=now)
+        ticket.connection.last_manual_refresh_at = now
+        await self.ledger.record(
+            provider=ticket.connection.provider,
+            operation=ticket.operation,
+            amount=ticket.price,
+            user_id=ticket.connection.user_id,
+            at=now,
+        )
+
+    async def provider_throttled(
+        self, ticket: RefreshTicket, *, retry_after: float | None, detail: str
+    ) -> RefreshRefused:
+        """The provider itself said "refreshed too recently": the same kind of refusal, unbilled."""
+        now = self.clock()
+        await self.refreshes.complete(ticket.entry, RefreshStatus.REJECTED, detail=detail, at=now)
+        next_at = now + timedelta(seconds=retry_after) if retry_after else None
+        reason = (
+            f"{ticket.connection.provider.value} says the connection was refreshed too recently"
+        )
+        when = (
+            f" Next refresh allowed at {next_at.isoformat(timespec='seconds')}." if next_at else ""
+        )
+        return RefreshRefused(
+            f"Refresh refused: {reason}.{when}", reason=reason, next_allowed_at=next_at
+        )

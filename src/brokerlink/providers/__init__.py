@@ -1,0 +1,1 @@
+"""Provider adapters: one folder per aggregation provider, behind the `domain` contracts."""

@@ -1,0 +1,157 @@
+"""What every provider client shares: the retry decision, backoff, and a client-side rate limiter.
+
+The decision is pure (`RetryPolicy.should_retry`) and the sleep is computed separately
+(`RetryPolicy.backoff`), so tests pin both without sleeping. Clients call them in their own request
+loop; placing an order is never passed through a retry loop at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "RateLimiter",
+    "RetryPolicy",
+    "parse_retry_after",
+]
+
+# 408 and 425 are the server saying "try again"; 429 is the limiter; 5xx are the server's trouble.
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+# Network failures where the request may not have reached the server, or its answer was lost.
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+)
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: float | None = None, reset_headers: tuple[str, ...] = ()
+) -> float | None:
+    """Seconds to wait from `Retry-After` (seconds or HTTP date), else from a reset header.
+
+    Reset headers carry either seconds-until-reset or an epoch timestamp; a value larger than a
+    day is read as an epoch.
+    """
+    current = time.time() if now is None else now
+    raw = headers.get("retry-after")
+    if raw:
+        raw = raw.strip()
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(raw)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
+                return max(0.0, when.timestamp() - current)
+    for name in reset_headers:
+        value = headers.get(name)
+        if not value:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if number > 86400:
+            return max(0.0, number - current)
+        return max(0.0, number)
+    return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to retry and how long to wait. `max_retries` counts retries, not attempts."""
+
+    max_retries: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.25  # fraction of the delay added at random
+    retry_statuses: frozenset[int] = RETRYABLE_STATUSES
+
+    def should_retry(self, outcome: httpx.Response | BaseException, attempt: int) -> bool:
+        """Whether attempt number `attempt` (1-based) that ended in `outcome` deserves another."""
+        if attempt > self.max_retries:
+            return False
+        if isinstance(outcome, httpx.Response):
+            return outcome.status_code in self.retry_statuses
+        return isinstance(outcome, RETRYABLE_ERRORS)
+
+    def backoff(self, attempt: int, *, retry_after: float | None = None) -> float:
+        """Seconds to sleep before the retry that follows attempt `attempt`.
+
+        A server's `Retry-After` wins (capped at `max_delay`); otherwise exponential from
+        `base_delay`, capped, plus jitter.
+        """
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        delay = min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
+        return delay + self.add_jitter(delay)
+
+    def add_jitter(self, delay: float) -> float:
+        return float(random.uniform(0, delay * self.jitter)) if self.jitter else 0.0
+
+
+@dataclass
+class RateLimiter:
+    """A rolling-window limiter: at most `limit` acquisitions in any `window` seconds.
+
+    `limit <= 0` turns it off. Waiters queue fairly behind one lock, so a burst of coroutines
+    spreads out instead of all discovering the limit through 429s.
+    """
+
+    limit: int
+    window: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], object] = asyncio.sleep
+    _stamps: deque[float] = field(default_factory=deque, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit > 0
+
+    def delay_needed(self) -> float:
+        """Seconds until one more acquisition fits (0 when it fits now)."""
+        now = self.clock()
+        while self._stamps and now - self._stamps[0] >= self.window:
+            self._stamps.popleft()
+        if len(self._stamps) < self.limit:
+            return 0.0
+        return self._stamps[0] + self.window - now
+
+    async def acquire(self) -> None:
+        if not self.enabled:
+            return
+        async with self._lock:
+            while (wait := self.delay_needed()) > 0:
+                result = self.sleep(wait)
+                if asyncio.iscoroutine(result):
+                    await result
+            self._stamps.append(self.clock())
+
+    def penalise(self, seconds: float) -> None:
+        """The server said we are over its limit: hold the window full for `seconds`."""
+        if not self.enabled or seconds <= 0:
+            return
+        until = self.clock() + seconds - self.window
+        self._stamps.clear()
+        self._stamps.extend([until] * self.limit)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

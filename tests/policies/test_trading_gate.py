@@ -1,0 +1,34 @@
+"""The trading gate refuses before any provider call, naming account, provider and reason."""
+
+import pytest
+
+from brokerlink.domain import Capabilities, Provider
+from brokerlink.policies import TradingRefused, check_trading_allowed
+
+
+@pytest.mark.parametrize(
+    ("provider", "capabilities", "why"),
+    [
+        (Provider.PLAID, Capabilities(trading=True), "plaid accounts cannot place orders"),
+        (Provider.MANUAL, Capabilities(), "manual accounts cannot place orders"),
+        (Provider.SNAPTRADE, Capabilities(trading=False), "do not include trading"),
+    ],
+)
+def test_refusals_name_account_provider_and_reason(provider, capabilities, why):
+    with pytest.raises(TradingRefused) as refused:
+        check_trading_allowed(
+            account_label="Fidelity ••1234", provider=provider, capabilities=capabilities
+        )
+    assert refused.value.status_code == 403
+    assert refused.value.code == "trading_not_allowed"
+    assert "Fidelity ••1234" in refused.value.message
+    assert provider.value in refused.value.message
+    assert why in refused.value.reason
+
+
+def test_snaptrade_account_with_trading_passes():
+    check_trading_allowed(
+        account_label="Schwab ••9876",
+        provider=Provider.SNAPTRADE,
+        capabilities=Capabilities(trading=True),
+    )

@@ -1,0 +1,110 @@
+"""The shared retry decision, backoff and rate limiter (providers/_http.py)."""
+
+import httpx
+import pytest
+
+from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
+
+POLICY = RetryPolicy(max_retries=3, base_delay=0.5, max_delay=30.0, jitter=0.0)
+
+
+def _response(status: int) -> httpx.Response:
+    return httpx.Response(status)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "attempt", "expected"),
+    [
+        (_response(429), 1, True),
+        (_response(500), 1, True),
+        (_response(502), 3, True),
+        (_response(503), 4, False),  # retries used up
+        (_response(400), 1, False),
+        (_response(401), 1, False),
+        (_response(404), 1, False),
+        (httpx.ConnectError("refused"), 1, True),
+        (httpx.ReadTimeout("slow"), 2, True),
+        (httpx.RemoteProtocolError("cut"), 1, True),
+        (ValueError("a bug"), 1, False),
+    ],
+)
+def test_should_retry(outcome, attempt, expected):
+    assert POLICY.should_retry(outcome, attempt) is expected
+
+
+def test_backoff_is_exponential_and_capped():
+    assert [POLICY.backoff(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert POLICY.backoff(20) == 30.0
+
+
+def test_retry_after_wins_but_is_capped():
+    assert POLICY.backoff(1, retry_after=2.0) == 2.0
+    assert POLICY.backoff(1, retry_after=600.0) == 30.0
+
+
+def test_jitter_stays_within_its_share():
+    policy = RetryPolicy(base_delay=1.0, jitter=0.25)
+    delays = {policy.backoff(1) for _ in range(50)}
+    assert all(1.0 <= d <= 1.25 for d in delays)
+    assert len(delays) > 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after": "Thu, 01 Jan 1970 00:00:10 GMT"}, 10.0),
+        ({"x-ratelimit-reset": "7"}, 7.0),
+        ({"x-ratelimit-reset": "1000060"}, 60.0),  # an epoch, relative to now=1_000_000
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_parse_retry_after(headers, expected):
+    value = parse_retry_after(
+        httpx.Headers(headers),
+        now=0.0 if "GMT" in str(headers) else 1_000_000.0,
+        reset_headers=("x-ratelimit-reset",),
+    )
+    assert value == expected
+
+
+class _FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.asyncio
+async def test_limiter_spreads_a_burst_over_the_window():
+    fake = _FakeTime()
+    limiter = RateLimiter(limit=3, window=60.0, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(7):
+        await limiter.acquire()
+    assert fake.sleeps == [60.0, 60.0]
+    assert fake.now == 120.0
+
+
+@pytest.mark.asyncio
+async def test_limiter_off_never_waits():
+    fake = _FakeTime()
+    limiter = RateLimiter(limit=0, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(1000):
+        await limiter.acquire()
+    assert fake.sleeps == []
+
+
+@pytest.mark.asyncio
+async def test_penalise_holds_the_window_for_the_servers_delay():
+    fake = _FakeTime()
+    limiter = RateLimiter(limit=5, window=60.0, clock=fake.clock, sleep=fake.sleep)
+    limiter.penalise(10.0)
+    await limiter.acquire()
+    assert fake.sleeps == [10.0]

@@ -54,11 +54,14 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, foreign_keys: bool) -> N
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front, so concurrent writers (the sync engine's
+        # tasks) queue on busy_timeout instead of failing when a read-then-write transaction
+        # cannot upgrade its lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     event.listen(engine.sync_engine, "connect", on_connect)
     event.listen(engine.sync_engine, "begin", on_begin)

@@ -3,7 +3,13 @@
 from brokerlink.models.account import Account
 from brokerlink.models.connection import Connection
 from brokerlink.models.cost_ledger import CostEntry
-from brokerlink.models.enums import ConnectionStatus, PositionStatus, RefreshStatus, RefreshTrigger
+from brokerlink.models.enums import (
+    AccountSyncStatus,
+    ConnectionStatus,
+    PositionStatus,
+    RefreshStatus,
+    RefreshTrigger,
+)
 from brokerlink.models.portfolio import Portfolio
 from brokerlink.models.position import Position
 from brokerlink.models.provider_call_log import ProviderCall
@@ -13,6 +19,7 @@ from brokerlink.models.user_secret_envelope import UserSecretEnvelope
 
 __all__ = [
     "Account",
+    "AccountSyncStatus",
     "Connection",
     "ConnectionStatus",
     "CostEntry",

@@ -1,14 +1,15 @@
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokerlink.db.base import Base
-from brokerlink.db.types import IdType, JSONType, StrEnumType
+from brokerlink.db.types import IdType, JSONType, StrEnumType, UTCDateTime
 from brokerlink.domain.enums import AccountType
 from brokerlink.domain.models import Capabilities
 from brokerlink.models._mixins import IdMixin, TimestampMixin
-from brokerlink.models.enums import sql_in
+from brokerlink.models.enums import AccountSyncStatus, sql_in
 
 __all__ = ["Account"]
 
@@ -24,6 +25,7 @@ class Account(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "provider_account_id"),
         CheckConstraint(sql_in("type", AccountType), name="type"),
+        CheckConstraint(sql_in("sync_status", AccountSyncStatus), name="sync_status"),
     )
 
     connection_id: Mapped[int] = mapped_column(
@@ -40,6 +42,17 @@ class Account(IdMixin, TimestampMixin, Base):
     capabilities_json: Mapped[dict[str, Any]] = mapped_column(
         "capabilities", JSONType, default=_no_capabilities
     )
+
+    # Freshness: when we last synced it, the provider's own as-of time, the last failure.
+    sync_status: Mapped[AccountSyncStatus] = mapped_column(
+        StrEnumType(AccountSyncStatus),
+        default=AccountSyncStatus.PENDING,
+        server_default=AccountSyncStatus.PENDING.value,
+    )
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    data_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def capabilities(self) -> Capabilities:

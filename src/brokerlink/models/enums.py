@@ -2,13 +2,28 @@
 
 from enum import StrEnum
 
-__all__ = ["ConnectionStatus", "PositionStatus", "RefreshStatus", "RefreshTrigger"]
+__all__ = [
+    "AccountSyncStatus",
+    "ConnectionStatus",
+    "PositionStatus",
+    "RefreshStatus",
+    "RefreshTrigger",
+]
 
 
 class ConnectionStatus(StrEnum):
     ACTIVE = "active"
     BROKEN = "broken"
     DISABLED = "disabled"
+
+
+class AccountSyncStatus(StrEnum):
+    """How current an account's stored data is."""
+
+    PENDING = "pending"  # linked, never synced
+    FRESH = "fresh"  # the last sync succeeded
+    STALE = "stale"  # the last sync failed; the last good positions are kept
+    BROKEN = "broken"  # the provider needs the user to reconnect
 
 
 class PositionStatus(StrEnum):

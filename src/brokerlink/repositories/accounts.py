@@ -1,8 +1,10 @@
+from datetime import datetime
+
 from sqlalchemy import select
 
 from brokerlink.domain.enums import AccountType
 from brokerlink.domain.models import Capabilities
-from brokerlink.models import Account, Connection
+from brokerlink.models import Account, AccountSyncStatus, Connection
 from brokerlink.repositories._base import Repository
 
 __all__ = ["MANUAL_ACCOUNT_ID", "AccountRepository"]
@@ -37,6 +39,25 @@ class AccountRepository(Repository):
         account.capabilities = capabilities or Capabilities()
         await self.session.flush()
         return account
+
+    async def mark_fresh(
+        self, account: Account, *, synced_at: datetime, data_as_of: datetime | None
+    ) -> None:
+        account.sync_status = AccountSyncStatus.FRESH
+        account.last_synced_at = synced_at
+        account.data_as_of = data_as_of or account.data_as_of
+        account.last_error = None
+        account.last_error_at = None
+        await self.session.flush()
+
+    async def mark_failed(
+        self, account: Account, *, error: str, at: datetime, broken: bool = False
+    ) -> None:
+        """Record a failed sync; the account's positions are not touched."""
+        account.sync_status = AccountSyncStatus.BROKEN if broken else AccountSyncStatus.STALE
+        account.last_error = error
+        account.last_error_at = at
+        await self.session.flush()
 
     async def get_or_create_manual(self, connection: Connection) -> Account:
         existing = await self.get_by_provider_id(connection.id, MANUAL_ACCOUNT_ID)

@@ -77,6 +77,16 @@ class ConnectionRepository(Repository):
             query = query.where(Connection.status == status)
         return list(await self.session.scalars(query.order_by(Connection.id)))
 
+    async def user_ids_with_connections(self, *, provider: Provider | None = None) -> list[int]:
+        """Users with at least one non-manual connection that is not disabled."""
+        query = select(Connection.user_id).where(
+            Connection.provider != Provider.MANUAL,
+            Connection.status != ConnectionStatus.DISABLED,
+        )
+        if provider is not None:
+            query = query.where(Connection.provider == provider)
+        return list(await self.session.scalars(query.distinct().order_by(Connection.user_id)))
+
     async def set_status(
         self, connection: Connection, status: ConnectionStatus, reason: str | None = None
     ) -> Connection:

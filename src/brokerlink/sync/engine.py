@@ -1,0 +1,375 @@
+"""The sync engine: every connection's accounts and positions into the store, nothing lost.
+
+For each user and provider the engine asks the provider for the user's accounts once, then each
+account's holdings, and replaces that account's stored positions in one transaction. The
+provider on the connection's record decides which connector is used (the run-time router); a
+failure on one account or connection never stops the others and never removes stored data:
+
+    the fetch fails            → account `stale`, with the error and its time; positions kept
+    the provider wants a login → account `broken` and connection `broken`, with the reason
+    the payload is malformed   → treated as a failed fetch (fails closed)
+    an account disappears      → kept, marked `stale` ("no longer reported")
+
+Nothing a connection returns is filtered by routing after the fetch. Concurrency is bounded per
+provider; the connectors' own limiters keep the request rate under the provider's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from brokerlink.db.session import transaction
+from brokerlink.domain.connectors import InvestmentsConnector
+from brokerlink.domain.enums import Provider
+from brokerlink.domain.errors import AuthFailed, ProviderError, ReconnectRequired
+from brokerlink.domain.models import AccountSummary, Capabilities, Position
+from brokerlink.models import Account, Connection, ConnectionStatus
+from brokerlink.repositories import (
+    AccountRepository,
+    ConnectionRepository,
+    PortfolioRepository,
+    PositionRepository,
+)
+from brokerlink.routing.router import provider_for_account
+
+__all__ = ["AccountOutcome", "ConnectionOutcome", "SyncEngine", "SyncSummary"]
+
+log = structlog.get_logger("brokerlink.sync")
+
+CapabilitiesFor = Callable[[Connection, AccountSummary], Capabilities]
+
+
+def _no_capabilities(_connection: Connection, _account: AccountSummary) -> Capabilities:
+    # Accounts first seen by a sync get no trading until the link flow derives their flags.
+    return Capabilities()
+
+
+@dataclass
+class AccountOutcome:
+    provider_account_id: str
+    ok: bool
+    positions: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ConnectionOutcome:
+    connection_id: int
+    provider: Provider
+    ok: bool
+    error: str | None = None
+    broken: bool = False
+    accounts: list[AccountOutcome] = field(default_factory=list)
+
+
+@dataclass
+class SyncSummary:
+    """What a run did: per connection, and totals the CLI prints."""
+
+    connections: list[ConnectionOutcome] = field(default_factory=list)
+    provider_calls: int = 0
+    seconds: float = 0.0
+
+    @property
+    def connections_ok(self) -> int:
+        return sum(1 for c in self.connections if c.ok)
+
+    @property
+    def connections_failed(self) -> int:
+        return sum(1 for c in self.connections if not c.ok)
+
+    @property
+    def accounts_synced(self) -> int:
+        return sum(1 for c in self.connections for a in c.accounts if a.ok)
+
+    @property
+    def positions_written(self) -> int:
+        return sum(a.positions for c in self.connections for a in c.accounts)
+
+    @property
+    def calls_per_account(self) -> float:
+        accounts = sum(len(c.accounts) for c in self.connections)
+        return self.provider_calls / accounts if accounts else 0.0
+
+    def merge(self, other: SyncSummary) -> None:
+        self.connections.extend(other.connections)
+        self.provider_calls += other.provider_calls
+
+
+def _reason(error: BaseException) -> str:
+    return str(error) if isinstance(error, ProviderError) else f"{type(error).__name__}: {error}"
+
+
+def _needs_reconnect(error: BaseException) -> bool:
+    return isinstance(error, ReconnectRequired | AuthFailed)
+
+
+class SyncEngine:
+    """Syncs one connection, one user, or every user. Each write is its own transaction."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        connectors: Mapping[Provider, InvestmentsConnector],
+        *,
+        concurrency: Mapping[Provider, int] | None = None,
+        user_concurrency: int = 16,
+        capabilities_for: CapabilitiesFor = _no_capabilities,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.connectors = connectors
+        limits = {Provider.SNAPTRADE: 8, Provider.PLAID: 8, **(concurrency or {})}
+        self._slots = {p: asyncio.Semaphore(n) for p, n in limits.items()}
+        self._users = asyncio.Semaphore(user_concurrency)
+        self.capabilities_for = capabilities_for
+        self.clock = clock
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    async def sync_all(self) -> SyncSummary:
+        async with transaction(self.sessionmaker) as session:
+            user_ids = await ConnectionRepository.from_session(session).user_ids_with_connections()
+        return await self._run(self._sync_user_bounded(u) for u in user_ids)
+
+    async def sync_user(self, user_id: int) -> SyncSummary:
+        started = time.perf_counter()
+        summary = await self._sync_user(user_id)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    async def sync_connection(self, connection_id: int) -> ConnectionOutcome:
+        async with transaction(self.sessionmaker) as session:
+            connection = await ConnectionRepository.from_session(session).get(connection_id)
+            if connection is None:
+                raise LookupError(f"connection {connection_id} does not exist")
+            user_id, provider = connection.user_id, connection.provider
+        summary = await self._sync_provider(
+            user_id, provider_for_account(provider), [connection_id]
+        )
+        return summary.connections[0]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    async def _run(self, jobs: Iterable[Awaitable[SyncSummary]]) -> SyncSummary:
+        started = time.perf_counter()
+        summary = SyncSummary()
+        for result in await asyncio.gather(*jobs):
+            summary.merge(result)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    async def _sync_user_bounded(self, user_id: int) -> SyncSummary:
+        async with self._users:
+            return await self._sync_user(user_id)
+
+    async def _sync_user(self, user_id: int) -> SyncSummary:
+        async with transaction(self.sessionmaker) as session:
+            connections = await ConnectionRepository.from_session(session).list_for_user(user_id)
+            by_provider: dict[Provider, list[int]] = {}
+            for c in connections:
+                if c.provider is Provider.MANUAL or c.status is ConnectionStatus.DISABLED:
+                    continue
+                by_provider.setdefault(provider_for_account(c.provider), []).append(c.id)
+        summary = SyncSummary()
+        results = await asyncio.gather(
+            *(self._sync_provider(user_id, p, ids) for p, ids in by_provider.items())
+        )
+        for result in results:
+            summary.merge(result)
+        return summary
+
+    async def _sync_provider(
+        self, user_id: int, provider: Provider, connection_ids: Sequence[int]
+    ) -> SyncSummary:
+        """One provider's connections of one user: one accounts call, then each account."""
+        summary = SyncSummary()
+        connector = self.connectors.get(provider)
+        async with transaction(self.sessionmaker) as session:
+            repo = ConnectionRepository.from_session(session)
+            loaded = [await repo.get(cid) for cid in connection_ids]
+            connections = {c.provider_connection_id: c.id for c in loaded if c is not None}
+        if connector is None:
+            error = f"no {provider.value} connector is configured"
+            for cid in connections.values():
+                summary.connections.append(ConnectionOutcome(cid, provider, False, error))
+                await self._fail_connection(cid, error, broken=False)
+            return summary
+        slot = self._slots.setdefault(provider, asyncio.Semaphore(8))
+        try:
+            async with slot:
+                summary.provider_calls += 1
+                accounts = await connector.list_accounts(str(user_id))
+        except Exception as error:  # noqa: BLE001 - every failure is recorded, none is fatal
+            reason = _reason(error)
+            broken = _needs_reconnect(error)
+            log.warning(
+                "sync.accounts.failed", provider=provider.value, user_id=user_id, error=reason
+            )
+            for cid in connections.values():
+                summary.connections.append(
+                    ConnectionOutcome(cid, provider, False, reason, broken=broken)
+                )
+                await self._fail_connection(cid, reason, broken=broken)
+            return summary
+
+        grouped: dict[str, list[AccountSummary]] = {key: [] for key in connections}
+        for account in accounts:
+            grouped.setdefault(account.connection_id, []).append(account)
+        unknown = [key for key in grouped if key not in connections]
+        if unknown:
+            # Accounts under a connection we have no record of are reported, never dropped
+            # silently: they belong to a link this product did not make or has forgotten.
+            log.warning(
+                "sync.connection.unknown",
+                provider=provider.value,
+                user_id=user_id,
+                connections=unknown,
+            )
+
+        async def one_connection(key: str, cid: int) -> ConnectionOutcome:
+            outcome = ConnectionOutcome(cid, provider, True)
+            account_jobs = [
+                self._sync_account(connector, slot, user_id, cid, a, summary) for a in grouped[key]
+            ]
+            outcome.accounts = list(await asyncio.gather(*account_jobs))
+            missing_note = await self._mark_missing(cid, {a.account_id for a in grouped[key]})
+            failed = [a for a in outcome.accounts if not a.ok]
+            if failed:
+                outcome.ok = False
+                outcome.error = failed[0].error
+                outcome.broken = any(a.error and a.error.startswith("reconnect:") for a in failed)
+            async with transaction(self.sessionmaker) as session:
+                repo = ConnectionRepository.from_session(session)
+                connection = await repo.get(cid)
+                assert connection is not None
+                if outcome.ok:
+                    await repo.mark_synced(connection, self.clock())
+                    if connection.status is ConnectionStatus.BROKEN:
+                        await repo.set_status(connection, ConnectionStatus.ACTIVE, None)
+                elif outcome.broken:
+                    await repo.set_status(connection, ConnectionStatus.BROKEN, outcome.error)
+            if missing_note:
+                log.info("sync.accounts.missing", connection_id=cid, detail=missing_note)
+            return outcome
+
+        summary.connections.extend(
+            await asyncio.gather(*(one_connection(k, cid) for k, cid in connections.items()))
+        )
+        return summary
+
+    async def _sync_account(
+        self,
+        connector: InvestmentsConnector,
+        slot: asyncio.Semaphore,
+        user_id: int,
+        connection_id: int,
+        summary_row: AccountSummary,
+        summary: SyncSummary,
+    ) -> AccountOutcome:
+        outcome = AccountOutcome(summary_row.account_id, ok=False)
+        async with transaction(self.sessionmaker) as session:
+            account = await self._upsert_account(session, connection_id, summary_row)
+            account_id = account.id
+        try:
+            async with slot:
+                summary.provider_calls += 1
+                positions = await connector.get_holdings(str(user_id), summary_row.account_id)
+        except Exception as error:  # noqa: BLE001 - recorded on the account, never fatal
+            broken = _needs_reconnect(error)
+            outcome.error = ("reconnect: " if broken else "") + _reason(error)
+            await self._fail_account(account_id, outcome.error, broken=broken)
+            log.warning("sync.account.failed", account_id=account_id, error=outcome.error)
+            return outcome
+        now = self.clock()
+        try:
+            async with transaction(self.sessionmaker) as session:
+                accounts = AccountRepository.from_session(session)
+                stored = await accounts.get(account_id)
+                assert stored is not None
+                portfolio = await PortfolioRepository.from_session(session).get_or_create_default(
+                    user_id
+                )
+                outcome.positions = await PositionRepository.from_session(
+                    session
+                ).replace_account_positions(stored, positions, portfolio_id=portfolio.id)
+                await accounts.mark_fresh(
+                    stored, synced_at=now, data_as_of=_data_as_of(summary_row, positions)
+                )
+        except Exception as error:  # noqa: BLE001 - a bad payload fails closed
+            outcome.error = f"could not store the positions: {_reason(error)}"
+            await self._fail_account(account_id, outcome.error, broken=False)
+            log.warning("sync.account.failed", account_id=account_id, error=outcome.error)
+            return outcome
+        outcome.ok = True
+        log.info("sync.account.completed", account_id=account_id, positions=outcome.positions)
+        return outcome
+
+    async def _upsert_account(
+        self, session: AsyncSession, connection_id: int, row: AccountSummary
+    ) -> Account:
+        accounts = AccountRepository.from_session(session)
+        existing = await accounts.get_by_provider_id(connection_id, row.account_id)
+        connection = await ConnectionRepository.from_session(session).get(connection_id)
+        assert connection is not None
+        capabilities = (
+            existing.capabilities
+            if existing is not None
+            else self.capabilities_for(connection, row)
+        )
+        return await accounts.upsert(
+            connection,
+            provider_account_id=row.account_id,
+            name=row.name,
+            type=row.type,
+            currency=row.currency,
+            number_mask=row.number_mask,
+            capabilities=capabilities,
+        )
+
+    async def _fail_account(self, account_id: int, error: str, *, broken: bool) -> None:
+        async with transaction(self.sessionmaker) as session:
+            accounts = AccountRepository.from_session(session)
+            account = await accounts.get(account_id)
+            if account is not None:
+                await accounts.mark_failed(account, error=error, at=self.clock(), broken=broken)
+
+    async def _fail_connection(self, connection_id: int, error: str, *, broken: bool) -> None:
+        async with transaction(self.sessionmaker) as session:
+            connections = ConnectionRepository.from_session(session)
+            connection = await connections.get(connection_id)
+            if connection is None:
+                return
+            if broken:
+                await connections.set_status(connection, ConnectionStatus.BROKEN, error)
+            accounts = AccountRepository.from_session(session)
+            for account in await accounts.list_for_connection(connection_id):
+                await accounts.mark_failed(account, error=error, at=self.clock(), broken=broken)
+
+    async def _mark_missing(self, connection_id: int, reported: set[str]) -> str | None:
+        async with transaction(self.sessionmaker) as session:
+            accounts = AccountRepository.from_session(session)
+            missing = [
+                a
+                for a in await accounts.list_for_connection(connection_id)
+                if a.provider_account_id not in reported
+            ]
+            for account in missing:
+                await accounts.mark_failed(
+                    account, error="no longer reported by the provider", at=self.clock()
+                )
+        return f"{len(missing)} account(s) no longer reported" if missing else None
+
+
+def _data_as_of(row: AccountSummary, positions: Sequence[Position]) -> datetime | None:
+    stamps = [p.as_of for p in positions if p.as_of is not None]
+    if row.holdings_as_of is not None:
+        stamps.append(row.holdings_as_of)
+    return max(stamps) if stamps else None

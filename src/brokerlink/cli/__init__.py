@@ -3,6 +3,7 @@
 import typer
 
 from brokerlink.cli.db import db_app
+from brokerlink.cli.sandbox import sandbox_app
 
 __all__ = ["app", "main"]
 
@@ -13,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(sandbox_app, name="sandbox")
 
 
 def main() -> None:

@@ -1,0 +1,5 @@
+"""`python -m brokerlink` runs the CLI."""
+
+from brokerlink.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""Serve an ASGI app on a loopback port from inside a running event loop."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+
+__all__ = ["serve_in_background"]
+
+
+@asynccontextmanager
+async def serve_in_background(
+    app: Any, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
+    """Run `app` under uvicorn as a task; yields its base URL and stops it on exit.
+
+    Binding the socket here (port 0 picks a free one) means the URL is known before serving.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # surfaces the start-up error
+            await asyncio.sleep(0.01)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -1,0 +1,38 @@
+"""`brokerlink sandbox …`: serve the offline provider emulators on loopback."""
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["SANDBOX_CLIENT_ID", "SANDBOX_CONSUMER_KEY", "sandbox_app"]
+
+# Sandbox-only values, documented in the README. They open nothing but a local emulator.
+SANDBOX_CLIENT_ID = "BROKERLINK-SANDBOX"
+SANDBOX_CONSUMER_KEY = "sandbox-consumer-key-not-a-secret"
+
+sandbox_app = typer.Typer(help="Run the offline provider emulators.", no_args_is_help=True)
+
+
+@sandbox_app.command("snaptrade")
+def snaptrade(
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    client_id: Annotated[str, typer.Option(help="The one clientId accepted.")] = SANDBOX_CLIENT_ID,
+    consumer_key: Annotated[
+        str, typer.Option(help="The one consumer key accepted.")
+    ] = SANDBOX_CONSUMER_KEY,
+    rate_limit: Annotated[
+        int, typer.Option(help="Requests per rolling minute per clientId; 0 turns the limit off.")
+    ] = 250,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the SnapTrade sandbox. `GET /` answers the status object once it is ready."""
+    import uvicorn
+
+    from brokerlink.sandbox.snaptrade import create_app
+
+    application = create_app(client_id=client_id, consumer_key=consumer_key, rate_limit=rate_limit)
+    typer.echo(f"SnapTrade sandbox on http://{host}:{port} (clientId {client_id})", err=True)
+    uvicorn.run(application, host=host, port=port, log_level=log_level)

@@ -4,6 +4,8 @@ from typing import Annotated
 
 import typer
 
+from brokerlink.cli.sandbox_plaid import plaid
+
 __all__ = ["SANDBOX_CLIENT_ID", "SANDBOX_CONSUMER_KEY", "sandbox_app"]
 
 # Sandbox-only values, documented in the README. They open nothing but a local emulator.
@@ -36,3 +38,6 @@ def snaptrade(
     application = create_app(client_id=client_id, consumer_key=consumer_key, rate_limit=rate_limit)
     typer.echo(f"SnapTrade sandbox on http://{host}:{port} (clientId {client_id})", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level)
+
+
+sandbox_app.command("plaid")(plaid)

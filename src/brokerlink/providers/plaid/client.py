@@ -1,0 +1,433 @@
+"""An async client for the Plaid endpoints brokerlink uses, over plain httpx (no SDK).
+
+Every call is `POST <host>/<path>` with a JSON body. The app's `client_id`/`secret` travel in the
+`PLAID-CLIENT-ID`/`PLAID-SECRET` headers (Plaid accepts them there or in the body), so request
+bodies never hold the app secret. Each attempt logs one `plaid.<resource>.<verb>` event with
+latency, status, request id and attempt number; bodies and tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import date
+from types import TracebackType
+from typing import Any, Literal, Self, cast
+
+import httpx
+from pydantic import SecretStr
+
+from brokerlink.log import get_logger
+from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
+
+from . import wire
+from .errors import (
+    PlaidUnavailable,
+    error_body,
+    error_from_response,
+    malformed,
+    should_retry,
+)
+
+__all__ = ["ENVIRONMENT_HOSTS", "PLAID_VERSION", "PlaidClient", "event_name"]
+
+PLAID_VERSION = "2020-09-14"
+ENVIRONMENT_HOSTS: dict[str, str] = {
+    "sandbox": "https://sandbox.plaid.com",
+    "production": "https://production.plaid.com",
+}
+# Lowest per-client limit Plaid publishes for an endpoint we call (/accounts/balance/get).
+DEFAULT_RATE_LIMIT_PER_MINUTE = 1200
+# /investments/transactions/get allows count 1..500.
+MAX_TRANSACTIONS_PAGE = 500
+_MAX_PAGES = 1000
+
+# Calls that bill per request or change state: no retry once the request may have arrived.
+_NOT_IDEMPOTENT = frozenset(
+    {
+        "/item/public_token/exchange",
+        "/item/remove",
+        "/investments/refresh",
+        "/sandbox/public_token/create",
+    }
+)
+
+_log = get_logger("brokerlink.providers.plaid")
+
+
+def event_name(path: str) -> str:
+    """`/investments/holdings/get` -> `plaid.investments_holdings.get`."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    if len(parts) == 1:
+        return f"plaid.{parts[0]}"
+    return f"plaid.{'_'.join(parts[:-1])}.{parts[-1]}"
+
+
+def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class PlaidClient:
+    """Plaid over HTTP. Use as `async with PlaidClient(...) as plaid:` or call `aclose()`.
+
+    `base_url` overrides the environment's host (the local sandbox); `transport` is for tests
+    (`httpx.ASGITransport(app=...)`, `httpx.MockTransport(handler)`).
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        secret: str | SecretStr,
+        *,
+        environment: Literal["sandbox", "production"] = "sandbox",
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if environment not in ENVIRONMENT_HOSTS:
+            raise ValueError(f"unknown Plaid environment: {environment!r}")
+        self.environment = environment
+        self.base_url = (base_url or ENVIRONMENT_HOSTS[environment]).rstrip("/")
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.limiter = RateLimiter(limit=rate_limit_per_minute, window=60.0)
+        self._sleep = sleep
+        secret_value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={
+                "PLAID-CLIENT-ID": client_id,
+                "PLAID-SECRET": secret_value,
+                "Plaid-Version": PLAID_VERSION,
+                "Content-Type": "application/json",
+                "User-Agent": "brokerlink",
+            },
+        )
+
+    def __repr__(self) -> str:
+        return f"PlaidClient(environment={self.environment!r}, base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport loop -------------------------------------------------------------------------
+
+    async def request(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST `body` to `path`; the decoded JSON object, or a `PlaidError`."""
+        event = event_name(path)
+        idempotent = path not in _NOT_IDEMPOTENT
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.limiter.acquire()
+            started = time.perf_counter()
+            try:
+                response = await self._http.post(path, json=dict(body))
+            except httpx.HTTPError as exc:
+                latency_ms = round((time.perf_counter() - started) * 1000, 1)
+                retrying = should_retry(self.retry, exc, attempt, idempotent=idempotent)
+                _log.warning(
+                    event,
+                    attempt=attempt,
+                    latency_ms=latency_ms,
+                    status=None,
+                    error=type(exc).__name__,
+                    retrying=retrying,
+                )
+                if retrying:
+                    await self._sleep(self.retry.backoff(attempt))
+                    continue
+                raise PlaidUnavailable(
+                    f"{path} failed: {type(exc).__name__}", operation=path
+                ) from exc
+            latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            status = response.status_code
+            if status < 300:
+                payload = self._decode(response, path)
+                _log.info(
+                    event,
+                    attempt=attempt,
+                    latency_ms=latency_ms,
+                    status=status,
+                    request_id=payload.get("request_id"),
+                )
+                return payload
+            retry_after = parse_retry_after(response.headers)
+            retrying = should_retry(self.retry, response, attempt, idempotent=idempotent)
+            body_error = error_body(response)
+            _log.warning(
+                event,
+                attempt=attempt,
+                latency_ms=latency_ms,
+                status=status,
+                request_id=(body_error or {}).get("request_id"),
+                error_code=(body_error or {}).get("error_code"),
+                retrying=retrying,
+            )
+            if status == 429 and retry_after:
+                self.limiter.penalise(retry_after)
+            if retrying:
+                await self._sleep(self.retry.backoff(attempt, retry_after=retry_after))
+                continue
+            raise error_from_response(response, path, retry_after=retry_after)
+
+    @staticmethod
+    def _decode(response: httpx.Response, path: str) -> dict[str, Any]:
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise malformed(path, "$", "body is not JSON") from exc
+        if not isinstance(payload, dict):
+            raise malformed(path, "$", "body is not a JSON object")
+        return payload
+
+    # -- Link -----------------------------------------------------------------------------------
+
+    async def link_token_create(
+        self,
+        *,
+        client_user_id: str,
+        client_name: str = "brokerlink",
+        products: Sequence[str] | None = ("investments",),
+        country_codes: Sequence[str] = ("US",),
+        language: str = "en",
+        webhook: str | None = None,
+        redirect_uri: str | None = None,
+        institution_id: str | None = None,
+        access_token: str | None = None,
+        hosted_link: Mapping[str, Any] | None = None,
+    ) -> wire.LinkTokenCreateResponse:
+        """A Link token. With `access_token` it opens update mode (then `products` is omitted,
+        as Plaid requires). `hosted_link` (may be `{}`) asks for a Hosted Link URL."""
+        body: dict[str, Any] = {
+            "client_name": client_name,
+            "language": language,
+            "country_codes": list(country_codes),
+            "user": {"client_user_id": client_user_id},
+        }
+        if access_token is None and products:
+            body["products"] = list(products)
+        body |= _drop_none(
+            {
+                "webhook": webhook,
+                "redirect_uri": redirect_uri,
+                "institution_id": institution_id,
+                "access_token": access_token,
+                "hosted_link": dict(hosted_link) if hosted_link is not None else None,
+            }
+        )
+        return cast(wire.LinkTokenCreateResponse, await self.request("/link/token/create", body))
+
+    async def link_token_get(self, link_token: str) -> wire.LinkTokenGetResponse:
+        payload = await self.request("/link/token/get", {"link_token": link_token})
+        return cast(wire.LinkTokenGetResponse, payload)
+
+    async def item_public_token_exchange(
+        self, public_token: str
+    ) -> wire.PublicTokenExchangeResponse:
+        payload = await self.request("/item/public_token/exchange", {"public_token": public_token})
+        for key in ("access_token", "item_id"):
+            if not isinstance(payload.get(key), str):
+                raise malformed(
+                    "/item/public_token/exchange", key, "missing", request_id=_rid(payload)
+                )
+        return cast(wire.PublicTokenExchangeResponse, payload)
+
+    async def sandbox_public_token_create(
+        self,
+        institution_id: str,
+        initial_products: Sequence[str] = ("investments",),
+        *,
+        webhook: str | None = None,
+        override_username: str | None = None,
+        override_password: str | None = None,
+    ) -> wire.PublicTokenCreateResponse:
+        """Sandbox only: an Item without going through Link."""
+        body: dict[str, Any] = {
+            "institution_id": institution_id,
+            "initial_products": list(initial_products),
+        }
+        options = _drop_none(
+            {
+                "webhook": webhook,
+                "override_username": override_username,
+                "override_password": override_password,
+            }
+        )
+        if options:
+            body["options"] = options
+        payload = await self.request("/sandbox/public_token/create", body)
+        return cast(wire.PublicTokenCreateResponse, payload)
+
+    # -- Items and accounts ---------------------------------------------------------------------
+
+    async def item_get(self, access_token: str) -> wire.ItemGetResponse:
+        payload = await self.request("/item/get", {"access_token": access_token})
+        if not isinstance(payload.get("item"), dict):
+            raise malformed("/item/get", "item", "missing", request_id=_rid(payload))
+        return cast(wire.ItemGetResponse, payload)
+
+    async def item_remove(
+        self, access_token: str, *, reason_code: str | None = None
+    ) -> wire.RequestIdResponse:
+        """Ends the Item and its monthly Investments subscription."""
+        body = _drop_none({"access_token": access_token, "reason_code": reason_code})
+        return cast(wire.RequestIdResponse, await self.request("/item/remove", body))
+
+    async def accounts_get(
+        self, access_token: str, *, account_ids: Sequence[str] | None = None
+    ) -> wire.AccountsGetResponse:
+        """Cached accounts and balances (free)."""
+        body = _with_account_ids({"access_token": access_token}, account_ids)
+        payload = await self.request("/accounts/get", body)
+        _require_list(payload, "accounts", "/accounts/get")
+        return cast(wire.AccountsGetResponse, payload)
+
+    async def accounts_balance_get(
+        self, access_token: str, *, account_ids: Sequence[str] | None = None
+    ) -> wire.AccountsGetResponse:
+        """Balances fetched from the institution now (billed per call)."""
+        body = _with_account_ids({"access_token": access_token}, account_ids)
+        payload = await self.request("/accounts/balance/get", body)
+        _require_list(payload, "accounts", "/accounts/balance/get")
+        return cast(wire.AccountsGetResponse, payload)
+
+    # -- Investments ----------------------------------------------------------------------------
+
+    async def investments_holdings_get(
+        self, access_token: str, *, account_ids: Sequence[str] | None = None
+    ) -> wire.HoldingsGetResponse:
+        body = _with_account_ids({"access_token": access_token}, account_ids)
+        payload = await self.request("/investments/holdings/get", body)
+        for key in ("accounts", "holdings", "securities"):
+            _require_list(payload, key, "/investments/holdings/get")
+        return cast(wire.HoldingsGetResponse, payload)
+
+    async def investments_refresh(self, access_token: str) -> wire.RequestIdResponse:
+        """On-demand extraction; Plaid bills each successful call."""
+        payload = await self.request("/investments/refresh", {"access_token": access_token})
+        return cast(wire.RequestIdResponse, payload)
+
+    async def investments_transactions_get(
+        self,
+        access_token: str,
+        start_date: date | str,
+        end_date: date | str,
+        *,
+        account_ids: Sequence[str] | None = None,
+        page_size: int = MAX_TRANSACTIONS_PAGE,
+        async_update: bool | None = None,
+    ) -> wire.InvestmentTransactionsGetResponse:
+        """Every transaction in the range: pages over `offset`/`count` until the total is read.
+
+        Accounts come from the first page; securities are merged across pages by `security_id`.
+        """
+        path = "/investments/transactions/get"
+        count = max(1, min(page_size, MAX_TRANSACTIONS_PAGE))
+        transactions: list[dict[str, Any]] = []
+        securities: dict[str, dict[str, Any]] = {}
+        first: dict[str, Any] | None = None
+        total = 0
+        for _ in range(_MAX_PAGES):
+            options: dict[str, Any] = {"count": count, "offset": len(transactions)}
+            if account_ids is not None:
+                options["account_ids"] = list(account_ids)
+            if async_update is not None:
+                options["async_update"] = async_update
+            body = {
+                "access_token": access_token,
+                "start_date": str(start_date),
+                "end_date": str(end_date),
+                "options": options,
+            }
+            page = await self.request(path, body)
+            page_rows = _require_list(page, "investment_transactions", path)
+            raw_total = page.get("total_investment_transactions")
+            if not isinstance(raw_total, int) or isinstance(raw_total, bool):
+                raise malformed(path, "total_investment_transactions", "not an integer")
+            total = raw_total
+            if first is None:
+                first = page
+            for security in page.get("securities") or []:
+                if isinstance(security, dict) and isinstance(security.get("security_id"), str):
+                    securities.setdefault(security["security_id"], security)
+            transactions.extend(page_rows)
+            # An empty page before the total means the total moved under us: stop, don't spin.
+            if len(transactions) >= total or not page_rows:
+                break
+        assert first is not None
+        merged = dict(first)
+        merged["investment_transactions"] = transactions
+        merged["securities"] = list(securities.values())
+        merged["total_investment_transactions"] = total
+        return cast(wire.InvestmentTransactionsGetResponse, merged)
+
+    # -- Institutions ---------------------------------------------------------------------------
+
+    async def institutions_search(
+        self,
+        query: str,
+        *,
+        products: Sequence[str] | None = ("investments",),
+        country_codes: Sequence[str] = ("US",),
+    ) -> wire.InstitutionsSearchResponse:
+        """At most 10 institutions matching `query`."""
+        body: dict[str, Any] = {"query": query, "country_codes": list(country_codes)}
+        if products:
+            body["products"] = list(products)
+        payload = await self.request("/institutions/search", body)
+        _require_list(payload, "institutions", "/institutions/search")
+        return cast(wire.InstitutionsSearchResponse, payload)
+
+    async def institutions_get_by_id(
+        self,
+        institution_id: str,
+        *,
+        country_codes: Sequence[str] = ("US",),
+        include_status: bool = False,
+    ) -> wire.InstitutionGetByIdResponse:
+        body: dict[str, Any] = {
+            "institution_id": institution_id,
+            "country_codes": list(country_codes),
+        }
+        if include_status:
+            body["options"] = {"include_status": True}
+        payload = await self.request("/institutions/get_by_id", body)
+        if not isinstance(payload.get("institution"), dict):
+            raise malformed("/institutions/get_by_id", "institution", "missing")
+        return cast(wire.InstitutionGetByIdResponse, payload)
+
+
+def _rid(payload: Mapping[str, Any]) -> str | None:
+    value = payload.get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def _with_account_ids(body: dict[str, Any], account_ids: Sequence[str] | None) -> dict[str, Any]:
+    # Plaid rejects `options: null`, so the key is only sent with content.
+    if account_ids:
+        body["options"] = {"account_ids": list(account_ids)}
+    return body
+
+
+def _require_list(payload: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    value = payload.get(key)
+    if not isinstance(value, list):
+        raise malformed(path, key, "expected a list", request_id=_rid(payload))
+    return value

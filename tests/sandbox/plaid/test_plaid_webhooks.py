@@ -1,0 +1,123 @@
+"""Webhook delivery: signed with the Plaid-Verification JWT, verifiable with the served key."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import httpx
+import pytest
+import pytest_asyncio
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from brokerlink.sandbox.plaid import create_app
+from tests.fixtures.openapi import SpecCheckingTransport
+from tests.sandbox.plaid.conftest import CLIENT_ID, SECRET, PlaidClient
+
+pytestmark = pytest.mark.asyncio
+
+
+def _unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+@pytest_asyncio.fixture
+async def delivering(clock, validator):
+    received: list[httpx.Request] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(200)
+
+    app = create_app(
+        client_id=CLIENT_ID,
+        secret=SECRET,
+        clock=clock,
+        product_ready_delay=0,
+        webhook_transport=httpx.MockTransport(receiver),
+    )
+    transport = SpecCheckingTransport(httpx.ASGITransport(app=app), validator)
+    async with httpx.AsyncClient(transport=transport, base_url="http://plaid.test") as http:
+        yield PlaidClient(http, transport), received
+
+
+async def _verify(api: PlaidClient, request: httpx.Request) -> dict:
+    token = request.headers["Plaid-Verification"]
+    header_b64, claims_b64, sig_b64 = token.split(".")
+    header = json.loads(_unb64(header_b64))
+    assert header["alg"] == "ES256"
+    key = (await api.ok("/webhook_verification_key/get", {"key_id": header["kid"]}))["key"]
+    public = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(_unb64(key["x"]), "big"),
+        int.from_bytes(_unb64(key["y"]), "big"),
+        ec.SECP256R1(),
+    ).public_key()
+    raw_sig = _unb64(sig_b64)
+    der = encode_dss_signature(
+        int.from_bytes(raw_sig[:32], "big"), int.from_bytes(raw_sig[32:], "big")
+    )
+    public.verify(der, f"{header_b64}.{claims_b64}".encode(), ec.ECDSA(hashes.SHA256()))
+    claims = json.loads(_unb64(claims_b64))
+    assert claims["request_body_sha256"] == hashlib.sha256(request.content).hexdigest()
+    return claims
+
+
+async def test_refresh_delivers_a_signed_holdings_webhook(delivering, clock):
+    api, received = delivering
+    item = await api.link_item(webhook="https://receiver.test/plaid")
+    await api.ok("/investments/refresh", {"access_token": item["access_token"]})
+    [request] = received
+    assert str(request.url) == "https://receiver.test/plaid"
+    body = json.loads(request.content)
+    assert (body["webhook_type"], body["webhook_code"]) == ("HOLDINGS", "DEFAULT_UPDATE")
+    assert body["item_id"] == item["item_id"]
+    claims = await _verify(api, request)
+    assert claims["iat"] == int(clock.now)
+
+
+async def test_tampered_body_fails_verification(delivering):
+    api, received = delivering
+    item = await api.link_item(webhook="https://receiver.test/plaid")
+    await api.ok(
+        "/sandbox/item/fire_webhook",
+        {"access_token": item["access_token"], "webhook_type": "ITEM", "webhook_code": "ERROR"},
+    )
+    [request] = received
+    header_b64, claims_b64, sig_b64 = request.headers["Plaid-Verification"].split(".")
+    forged_claims = json.loads(_unb64(claims_b64)) | {"iat": 1}
+    forged = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=").decode()
+    tampered = httpx.Request(
+        "POST",
+        request.url,
+        content=request.content,
+        headers={"Plaid-Verification": f"{header_b64}.{forged}.{sig_b64}"},
+    )
+    with pytest.raises(InvalidSignature):
+        await _verify(api, tampered)
+
+
+async def test_unknown_key_id(api):
+    err = await api.error("/webhook_verification_key/get", {"key_id": "nope"})
+    assert err["error_code"] == "INVALID_WEBHOOK_VERIFICATION_KEY_ID"
+
+
+async def test_dead_receiver_does_not_break_the_request(clock, validator):
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    app = create_app(
+        client_id=CLIENT_ID,
+        secret=SECRET,
+        clock=clock,
+        product_ready_delay=0,
+        webhook_transport=httpx.MockTransport(refuse),
+    )
+    transport = SpecCheckingTransport(httpx.ASGITransport(app=app), validator)
+    async with httpx.AsyncClient(transport=transport, base_url="http://plaid.test") as http:
+        api = PlaidClient(http, transport)
+        item = await api.link_item(webhook="https://receiver.test/plaid")
+        await api.ok("/investments/refresh", {"access_token": item["access_token"]})

@@ -39,7 +39,7 @@ format: install
 # Benchmarks, each printing ratios against a baseline measured in the same run.
 bench: install
 	sh scripts/system-deps.sh
-	$(BIN)/python -m bench.store
+	$(BIN)/python -m bench
 
 # Re-pin requirements.lock from pyproject.toml (no registry addresses are written).
 lock:

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+import structlog
 
 # Kept: where the store tests find an external PostgreSQL server (tests/fixtures/db.py).
 _KEEP = {"BROKERLINK_TEST_DATABASE_URL"}
@@ -17,3 +18,10 @@ os.environ["BROKERLINK_ENV"] = "testing"
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("BROKERLINK_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults():
+    # A test that configures logging (the CLI does) must not leak its set-up into the next.
+    yield
+    structlog.reset_defaults()

@@ -76,6 +76,11 @@ def _redact_processor(
     return event_dict
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    # sys.stderr looked up per logger, not once: it may be replaced (test capture, daemons).
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     """Configure structlog once, at an edge (CLI, app lifespan). Logs go to stderr."""
     renderer: Any = (
@@ -93,7 +98,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

@@ -1,5 +1,7 @@
 """The `brokerlink` command line (Typer). Settings are read here, at the edge."""
 
+from typing import Annotated
+
 import typer
 
 from brokerlink.cli.db import db_app
@@ -15,6 +17,17 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
+
+
+@app.command("demo")
+def demo(
+    log_level: Annotated[str, typer.Option(help="Log level for provider calls.")] = "WARNING",
+) -> None:
+    """Connect Schwab and Fidelity through the offline SnapTrade sandbox and list positions."""
+    # Imported on use: the provider clients stay out of `brokerlink sandbox`/`db` start-up.
+    from brokerlink.cli.demo import demo as run_demo_command
+
+    run_demo_command(log_level=log_level)
 
 
 def main() -> None:

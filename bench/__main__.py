@@ -1,0 +1,21 @@
+"""Every benchmark, one after the other: `make bench` (or `.venv/bin/python -m bench`).
+
+Each prints its own ratio against a baseline measured in the same run.
+"""
+
+import subprocess
+import sys
+
+BENCHMARKS = ("bench.snaptrade", "bench.store")
+
+
+def main() -> int:
+    failed = 0
+    for module in BENCHMARKS:
+        print(f"\n== {module} ==", flush=True)
+        failed |= subprocess.call([sys.executable, "-m", module])
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

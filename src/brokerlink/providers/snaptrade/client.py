@@ -1,0 +1,725 @@
+"""An async SnapTrade API client over httpx: signing, retries, rate limiting, typed errors.
+
+One `httpx.AsyncClient` (pooled) per `SnapTradeClient`; use it as an async context manager.
+Methods return the vendor payloads (`wire.py`); `normalize.py` turns them into domain models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, NamedTuple, Self, cast
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from brokerlink.config import Settings
+from brokerlink.errors import ConfigurationError
+from brokerlink.log import get_logger
+from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
+from brokerlink.providers.snaptrade import wire
+from brokerlink.providers.snaptrade.errors import (
+    SnapTradeError,
+    SnapTradeMalformedResponse,
+    error_from_exception,
+    error_from_response,
+)
+from brokerlink.providers.snaptrade.signing import build_query, sign
+
+__all__ = ["DEFAULT_BASE_URL", "PortalLink", "SnapTradeClient"]
+
+DEFAULT_BASE_URL = "https://api.snaptrade.com"
+
+_log = get_logger("brokerlink.providers.snaptrade")
+# "Request was throttled. Expected available in 7 seconds." (docs/ratelimiting.md)
+_THROTTLE_DETAIL = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+
+Query = Sequence[tuple[str, str]]
+
+
+class PortalLink(NamedTuple):
+    """Where to send the user to connect a brokerage, and the portal session's id."""
+
+    redirect_uri: str
+    session_id: str | None
+
+
+class SnapTradeClient:
+    """Signed calls to the SnapTrade API.
+
+    `base_url` may carry the legacy `/api/v1` prefix; the signed path is always the full path
+    requested. Reads are retried on 429, 5xx and network errors with backoff and jitter
+    (`retry`); placing an order never is. A client-side limiter keeps under SnapTrade's
+    per-clientId limit, and optionally its per-account one.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        consumer_key: str | SecretStr,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        rate_limit_per_minute: int = 250,
+        account_rate_limit_per_minute: int = 0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        if not client_id:
+            raise ValueError("client_id is required")
+        key = (
+            consumer_key.get_secret_value() if isinstance(consumer_key, SecretStr) else consumer_key
+        )
+        if not key:
+            raise ValueError("consumer_key is required")
+        self.client_id = client_id
+        self._consumer_key = key
+        parts = urlsplit(base_url.rstrip("/"))
+        self.base_url = base_url.rstrip("/")
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._prefix = parts.path.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._clock = clock
+        self._sleep = sleep
+        self._limiter = rate_limiter or RateLimiter(rate_limit_per_minute, clock=clock, sleep=sleep)
+        self._account_limit = account_rate_limit_per_minute
+        self._account_limiters: dict[str, RateLimiter] = {}
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout,
+            headers={"Accept": "application/json", "User-Agent": "brokerlink"},
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> SnapTradeClient:
+        """A client configured from `Settings` (call at an edge: lifespan, CLI, worker).
+
+        `base_url` overrides the settings' URL, e.g. with the embedded sandbox's address.
+        """
+        url = base_url or settings.snaptrade_url
+        key = settings.snaptrade_consumer_key
+        if not settings.snaptrade_client_id or key is None or url is None:
+            raise ConfigurationError(
+                "SnapTrade needs SNAPTRADE_CLIENT_ID, SNAPTRADE_CONSUMER_KEY and a base URL"
+            )
+        return cls(
+            settings.snaptrade_client_id,
+            key,
+            base_url=url,
+            timeout=settings.snaptrade_timeout_seconds,
+            retry=RetryPolicy(
+                max_retries=settings.snaptrade_max_retries,
+                max_delay=settings.snaptrade_max_backoff_seconds,
+            ),
+            rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
+            account_rate_limit_per_minute=settings.snaptrade_account_rate_limit_per_minute,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"SnapTradeClient(client_id={self.client_id!r}, base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the request loop ------------------------------------------------------------------
+
+    def _account_limiter(self, account_id: str) -> RateLimiter | None:
+        if self._account_limit <= 0:
+            return None
+        limiter = self._account_limiters.get(account_id)
+        if limiter is None:
+            limiter = RateLimiter(self._account_limit, clock=self._clock, sleep=self._sleep)
+            self._account_limiters[account_id] = limiter
+        return limiter
+
+    def build_request(
+        self, method: str, path: str, query: Query = (), body: Any = None, *, signed: bool = True
+    ) -> httpx.Request:
+        """The exact request sent: auth params appended after the operation's, then signed."""
+        full_path = self._prefix + path
+        params = list(query)
+        headers: dict[str, str] = {}
+        if signed:
+            params += [("clientId", self.client_id), ("timestamp", str(int(self._clock())))]
+        raw_query = build_query(params)
+        if signed:
+            headers["Signature"] = sign(self._consumer_key, full_path, raw_query, body)
+        content: bytes | None = None
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        url = self._origin + full_path + (f"?{raw_query}" if raw_query else "")
+        return self._http.build_request(method, url, content=content, headers=headers)
+
+    def _observe_limits(
+        self, response: httpx.Response, account_limiter: RateLimiter | None
+    ) -> None:
+        """When the server says a window is used up, hold ours closed until its reset."""
+        for remaining, reset, limiter in (
+            ("x-ratelimit-remaining", "x-ratelimit-reset", self._limiter),
+            ("x-ratelimit-account-remaining", "x-ratelimit-account-reset", account_limiter),
+        ):
+            if limiter is None or response.headers.get(remaining, "").strip() != "0":
+                continue
+            value = response.headers.get(reset)
+            if value is None:
+                continue
+            seconds = parse_retry_after({reset: value}, now=self._clock(), reset_headers=(reset,))
+            if seconds:
+                limiter.penalise(seconds)
+
+    def _retry_after(self, response: httpx.Response, body: Any) -> float | None:
+        headers = response.headers
+        reset: tuple[str, ...] = ()
+        if response.status_code == 429:
+            if headers.get("x-ratelimit-account-remaining") == "0":
+                reset = ("x-ratelimit-account-reset", "x-ratelimit-reset")
+            else:
+                reset = ("x-ratelimit-reset", "x-ratelimit-account-reset")
+        seconds = parse_retry_after(headers, now=self._clock(), reset_headers=reset)
+        if seconds is None and response.status_code == 429 and isinstance(body, dict):
+            match = _THROTTLE_DETAIL.search(str(body.get("detail", "")))
+            if match:
+                seconds = float(match.group(1))
+        return seconds
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        event: str,
+        query: Query = (),
+        body: Any = None,
+        signed: bool = True,
+        retry: bool = True,
+        account_id: str | None = None,
+    ) -> Any:
+        """Send, retry when allowed, and return the parsed JSON of a 2xx answer."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._limiter.acquire()
+            account_limiter = self._account_limiter(account_id) if account_id else None
+            if account_limiter is not None:
+                await account_limiter.acquire()
+            request = self.build_request(method, path, query, body, signed=signed)
+            started = time.perf_counter()
+            try:
+                response = await self._http.send(request)
+                await response.aread()
+            except httpx.HTTPError as exc:
+                latency_ms = round((time.perf_counter() - started) * 1000, 1)
+                again = retry and self.retry.should_retry(exc, attempt)
+                _log.warning(
+                    event,
+                    operation=operation,
+                    status=None,
+                    error=type(exc).__name__,
+                    latency_ms=latency_ms,
+                    attempt=attempt,
+                    will_retry=again,
+                )
+                if again:
+                    await self._sleep(self.retry.backoff(attempt))
+                    continue
+                raise error_from_exception(operation, exc) from exc
+
+            latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            request_id = response.headers.get("x-request-id")
+            status = response.status_code
+            self._observe_limits(response, account_limiter)
+            payload, parse_error = _parse_json(response)
+            if 200 <= status < 300:
+                _log.info(
+                    event,
+                    operation=operation,
+                    status=status,
+                    latency_ms=latency_ms,
+                    request_id=request_id,
+                    attempt=attempt,
+                )
+                if parse_error is not None:
+                    raise SnapTradeMalformedResponse(
+                        "response is not JSON",
+                        operation=operation,
+                        status=status,
+                        request_id=request_id,
+                        field="$",
+                    ) from parse_error
+                return payload
+
+            retry_after = self._retry_after(response, payload)
+            if status == 429 and retry_after is not None:
+                # Hold the window that was exhausted: one account's, or the whole client's.
+                if response.headers.get("x-ratelimit-account-remaining") == "0":
+                    if account_limiter is not None:
+                        account_limiter.penalise(retry_after)
+                else:
+                    self._limiter.penalise(retry_after)
+            again = retry and self.retry.should_retry(response, attempt)
+            _log.warning(
+                event,
+                operation=operation,
+                status=status,
+                code=_code_of(payload),
+                latency_ms=latency_ms,
+                request_id=request_id,
+                attempt=attempt,
+                will_retry=again,
+            )
+            if again:
+                await self._sleep(self.retry.backoff(attempt, retry_after=retry_after))
+                continue
+            raise error_from_response(
+                operation, status, payload, request_id=request_id, retry_after=retry_after
+            )
+
+    async def _list(self, method: str, path: str, **kw: Any) -> list[Any]:
+        data = await self._call(method, path, **kw)
+        if not isinstance(data, list):
+            raise _shape_error(kw["operation"], "expected a JSON array")
+        return data
+
+    async def _object(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        data = await self._call(method, path, **kw)
+        if not isinstance(data, dict):
+            raise _shape_error(kw["operation"], "expected a JSON object")
+        return data
+
+    # -- status and reference data ----------------------------------------------------------
+
+    async def api_status(self) -> wire.ApiStatus:
+        """`GET /`: unsigned; the service's version, clock and whether it is online."""
+        data = await self._object(
+            "GET", "/", operation="ApiStatus_check", event="snaptrade.status.check", signed=False
+        )
+        return cast(wire.ApiStatus, data)
+
+    status = api_status
+
+    async def list_brokerages(self) -> list[wire.Brokerage]:
+        data = await self._list(
+            "GET",
+            "/brokerages",
+            operation="ReferenceData_listAllBrokerages",
+            event="snaptrade.brokerages.list",
+        )
+        return cast(list[wire.Brokerage], data)
+
+    # -- users ------------------------------------------------------------------------------
+
+    async def register_user(self, user_id: str) -> tuple[str, str]:
+        """Create a SnapTrade user; returns (user_id, user_secret)."""
+        data = await self._object(
+            "POST",
+            "/snapTrade/registerUser",
+            operation="Authentication_registerSnapTradeUser",
+            event="snaptrade.user.register",
+            body={"userId": user_id},
+            retry=False,  # not idempotent: a lost answer then "already exists" loses the secret
+        )
+        return _user_and_secret(data, "Authentication_registerSnapTradeUser")
+
+    async def list_users(self) -> list[str]:
+        data = await self._list(
+            "GET",
+            "/snapTrade/listUsers",
+            operation="Authentication_listSnapTradeUsers",
+            event="snaptrade.users.list",
+        )
+        return [str(u) for u in data]
+
+    async def delete_user(self, user_id: str) -> wire.DeleteUserResponse:
+        """Queue the user (and every connection of theirs) for deletion."""
+        data = await self._object(
+            "DELETE",
+            "/snapTrade/deleteUser",
+            operation="Authentication_deleteSnapTradeUser",
+            event="snaptrade.user.delete",
+            query=[("userId", user_id)],
+        )
+        return cast(wire.DeleteUserResponse, data)
+
+    async def reset_user_secret(self, user_id: str, user_secret: str) -> tuple[str, str]:
+        """Rotate the user's secret; the old one stops working. Returns (user_id, new_secret)."""
+        data = await self._object(
+            "POST",
+            "/snapTrade/resetUserSecret",
+            operation="Authentication_resetSnapTradeUserSecret",
+            event="snaptrade.user_secret.reset",
+            body={"userId": user_id, "userSecret": user_secret},
+            retry=False,  # a lost answer would leave a dead secret; the caller decides
+        )
+        return _user_and_secret(data, "Authentication_resetSnapTradeUserSecret")
+
+    async def login(
+        self,
+        user_id: str,
+        user_secret: str,
+        *,
+        broker: str | None = None,
+        immediate_redirect: bool | None = None,
+        custom_redirect: str | None = None,
+        reconnect: str | None = None,
+        connection_type: wire.ConnectionType | None = None,
+    ) -> PortalLink:
+        """A connection-portal link for the user (optionally straight to one brokerage)."""
+        body: dict[str, Any] = {}
+        if broker is not None:
+            body["broker"] = broker
+        if immediate_redirect is not None:
+            body["immediateRedirect"] = immediate_redirect
+        if custom_redirect is not None:
+            body["customRedirect"] = custom_redirect
+        if reconnect is not None:
+            body["reconnect"] = reconnect
+        if connection_type is not None:
+            body["connectionType"] = connection_type
+        operation = "Authentication_loginSnapTradeUser"
+        data = await self._object(
+            "POST",
+            "/snapTrade/login",
+            operation=operation,
+            event="snaptrade.login.create",
+            query=_user(user_id, user_secret),
+            body=body or None,
+        )
+        uri = data.get("redirectURI")
+        if not isinstance(uri, str) or not uri:
+            raise _shape_error(operation, "missing redirectURI", field="redirectURI")
+        session = data.get("sessionId")
+        return PortalLink(uri, session if isinstance(session, str) else None)
+
+    # -- connections (brokerage authorizations) --------------------------------------------
+
+    async def list_authorizations(
+        self, user_id: str, user_secret: str
+    ) -> list[wire.BrokerageAuthorization]:
+        data = await self._list(
+            "GET",
+            "/authorizations",
+            operation="Connections_listBrokerageAuthorizations",
+            event="snaptrade.authorizations.list",
+            query=_user(user_id, user_secret),
+        )
+        return cast(list[wire.BrokerageAuthorization], data)
+
+    async def get_authorization(
+        self, user_id: str, user_secret: str, authorization_id: str
+    ) -> wire.BrokerageAuthorization:
+        data = await self._object(
+            "GET",
+            f"/authorizations/{_seg(authorization_id)}",
+            operation="Connections_detailBrokerageAuthorization",
+            event="snaptrade.authorization.fetch",
+            query=_user(user_id, user_secret),
+        )
+        return cast(wire.BrokerageAuthorization, data)
+
+    async def refresh_authorization(
+        self, user_id: str, user_secret: str, authorization_id: str
+    ) -> wire.RefreshResponse:
+        """Schedule a re-sync of the connection. SnapTrade bills every call."""
+        data = await self._object(
+            "POST",
+            f"/authorizations/{_seg(authorization_id)}/refresh",
+            operation="Connections_refreshBrokerageAuthorization",
+            event="snaptrade.authorization.refresh",
+            query=_user(user_id, user_secret),
+            retry=False,  # billed: a retry after a lost answer could be charged twice
+        )
+        return cast(wire.RefreshResponse, data)
+
+    async def delete_authorization(
+        self, user_id: str, user_secret: str, authorization_id: str
+    ) -> dict[str, Any]:
+        """Remove a connection (`DELETE /connection/{id}`; deletion completes asynchronously)."""
+        return await self._object(
+            "DELETE",
+            f"/connection/{_seg(authorization_id)}",
+            operation="Connections_deleteConnection",
+            event="snaptrade.authorization.delete",
+            query=_user(user_id, user_secret),
+        )
+
+    async def sandbox_create_connection(
+        self,
+        user_id: str,
+        user_secret: str,
+        broker: str,
+        connection_type: wire.ConnectionType = "read",
+    ) -> wire.BrokerageAuthorization:
+        """Sandbox only (`POST /sandbox/connections`): complete a connection without a browser."""
+        data = await self._object(
+            "POST",
+            "/sandbox/connections",
+            operation="Sandbox_createConnection",
+            event="snaptrade.sandbox_connection.create",
+            query=_user(user_id, user_secret),
+            body={"userId": user_id, "broker": broker, "connectionType": connection_type},
+            retry=False,
+        )
+        return cast(wire.BrokerageAuthorization, data)
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def list_accounts(self, user_id: str, user_secret: str) -> list[wire.Account]:
+        data = await self._list(
+            "GET",
+            "/accounts",
+            operation="AccountInformation_listUserAccounts",
+            event="snaptrade.accounts.list",
+            query=_user(user_id, user_secret),
+        )
+        return cast(list[wire.Account], data)
+
+    async def get_account(self, user_id: str, user_secret: str, account_id: str) -> wire.Account:
+        data = await self._object(
+            "GET",
+            f"/accounts/{_seg(account_id)}",
+            operation="AccountInformation_getUserAccountDetails",
+            event="snaptrade.account.fetch",
+            query=_user(user_id, user_secret),
+            account_id=account_id,
+        )
+        return cast(wire.Account, data)
+
+    async def get_balances(
+        self, user_id: str, user_secret: str, account_id: str
+    ) -> list[wire.Balance]:
+        data = await self._list(
+            "GET",
+            f"/accounts/{_seg(account_id)}/balances",
+            operation="AccountInformation_getUserAccountBalance",
+            event="snaptrade.balances.fetch",
+            query=_user(user_id, user_secret),
+            account_id=account_id,
+        )
+        return cast(list[wire.Balance], data)
+
+    async def get_positions(
+        self, user_id: str, user_secret: str, account_id: str
+    ) -> wire.AllAccountPositionsResponse:
+        """Every position of the account (`/positions/all`: stocks, funds, options, crypto…)."""
+        data = await self._object(
+            "GET",
+            f"/accounts/{_seg(account_id)}/positions/all",
+            operation="AccountInformation_getAllAccountPositions",
+            event="snaptrade.positions.fetch",
+            query=_user(user_id, user_secret),
+            account_id=account_id,
+        )
+        return cast(wire.AllAccountPositionsResponse, data)
+
+    async def list_orders(
+        self,
+        user_id: str,
+        user_secret: str,
+        account_id: str,
+        *,
+        state: str | None = None,
+        days: int | None = None,
+    ) -> list[wire.AccountOrderRecord]:
+        # Filters first, then the user: the order the official SDK sends (and so signs).
+        query: list[tuple[str, str]] = []
+        if state is not None:
+            query.append(("state", state))
+        if days is not None:
+            query.append(("days", str(days)))
+        query += _user(user_id, user_secret)
+        data = await self._list(
+            "GET",
+            f"/accounts/{_seg(account_id)}/orders",
+            operation="AccountInformation_getUserAccountOrders",
+            event="snaptrade.orders.list",
+            query=query,
+            account_id=account_id,
+        )
+        return cast(list[wire.AccountOrderRecord], data)
+
+    async def get_order(
+        self, user_id: str, user_secret: str, account_id: str, brokerage_order_id: str
+    ) -> wire.AccountOrderRecord:
+        data = await self._object(
+            "POST",
+            f"/accounts/{_seg(account_id)}/orders/details",
+            operation="AccountInformation_getUserAccountOrderDetail",
+            event="snaptrade.order.fetch",
+            query=_user(user_id, user_secret),
+            body={"brokerage_order_id": brokerage_order_id},
+            account_id=account_id,
+        )
+        return cast(wire.AccountOrderRecord, data)
+
+    async def list_activities(
+        self,
+        user_id: str,
+        user_secret: str,
+        account_id: str,
+        *,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        offset: int | None = None,
+        limit: int | None = None,
+        type: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of transactions: `{"data": [...], "pagination": {...}}`."""
+        query: list[tuple[str, str]] = []
+        for name, value in (
+            ("startDate", start_date),
+            ("endDate", end_date),
+            ("offset", offset),
+            ("limit", limit),
+            ("type", type),
+        ):
+            if value is not None:
+                query.append((name, str(value)))
+        query += _user(user_id, user_secret)
+        return await self._object(
+            "GET",
+            f"/accounts/{_seg(account_id)}/activities",
+            operation="AccountInformation_getAccountActivities",
+            event="snaptrade.activities.list",
+            query=query,
+            account_id=account_id,
+        )
+
+    # -- trading ----------------------------------------------------------------------------
+
+    async def order_impact(
+        self, user_id: str, user_secret: str, form: wire.TradeImpactForm
+    ) -> wire.ManualTradeAndImpact:
+        """Check an order; the answer's `trade.id` places exactly that order."""
+        data = await self._object(
+            "POST",
+            "/trade/impact",
+            operation="Trading_getOrderImpact",
+            event="snaptrade.order.impact",
+            query=_user(user_id, user_secret),
+            body=dict(form),
+        )
+        return cast(wire.ManualTradeAndImpact, data)
+
+    async def place_checked_order(
+        self, user_id: str, user_secret: str, trade_id: str, *, wait_to_confirm: bool | None = None
+    ) -> wire.AccountOrderRecord:
+        """Place a trade checked by `order_impact`. Never retried automatically."""
+        body = None if wait_to_confirm is None else {"wait_to_confirm": wait_to_confirm}
+        data = await self._object(
+            "POST",
+            f"/trade/{_seg(trade_id)}",
+            operation="Trading_placeOrder",
+            event="snaptrade.order.place_checked",
+            query=_user(user_id, user_secret),
+            body=body,
+            retry=False,
+        )
+        return cast(wire.AccountOrderRecord, data)
+
+    async def place_order(
+        self, user_id: str, user_secret: str, form: wire.ManualTradeForm
+    ) -> wire.AccountOrderRecord:
+        """Place an order directly. Never retried automatically.
+
+        A `client_order_id` is always sent (generated when the form has none) so a manual
+        retry with the same form is recognised by the brokerage instead of placed twice.
+        """
+        body: dict[str, Any] = dict(form)
+        if not body.get("client_order_id"):
+            body["client_order_id"] = str(uuid.uuid4())
+        data = await self._object(
+            "POST",
+            "/trade/place",
+            operation="Trading_placeForceOrder",
+            event="snaptrade.order.place",
+            query=_user(user_id, user_secret),
+            body=body,
+            retry=False,
+        )
+        return cast(wire.AccountOrderRecord, data)
+
+    async def cancel_order(
+        self, user_id: str, user_secret: str, account_id: str, brokerage_order_id: str
+    ) -> wire.CancelOrderResponse:
+        data = await self._object(
+            "POST",
+            f"/accounts/{_seg(account_id)}/trading/cancel",
+            operation="Trading_cancelOrder",
+            event="snaptrade.order.cancel",
+            query=_user(user_id, user_secret),
+            body={"brokerage_order_id": brokerage_order_id},
+        )
+        return cast(wire.CancelOrderResponse, data)
+
+
+def _user(user_id: str, user_secret: str) -> list[tuple[str, str]]:
+    return [("userId", user_id), ("userSecret", user_secret)]
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9._~:@+-]+")
+
+
+def _seg(value: str) -> str:
+    """An id placed in the path. It is sent and signed verbatim, so it must need no escaping;
+    SnapTrade's ids are UUIDs, and anything else (a '/', '?', '#') is a caller bug."""
+    if not _SEGMENT.fullmatch(value) or value in (".", ".."):
+        raise ValueError(f"not a valid SnapTrade id: {value!r}")
+    return value
+
+
+def _parse_json(response: httpx.Response) -> tuple[Any, ValueError | None]:
+    if not response.content:
+        return None, None
+    try:
+        return response.json(), None
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+        return None, exc
+
+
+def _code_of(payload: Any) -> str | None:
+    if isinstance(payload, dict):
+        code = payload.get("code", payload.get("default_code"))
+        return None if code is None else str(code)
+    return None
+
+
+def _shape_error(operation: str, message: str, *, field: str = "$") -> SnapTradeError:
+    return SnapTradeMalformedResponse(message, operation=operation, field=field)
+
+
+def _user_and_secret(data: dict[str, Any], operation: str) -> tuple[str, str]:
+    user_id, secret = data.get("userId"), data.get("userSecret")
+    if not isinstance(user_id, str) or not user_id:
+        raise _shape_error(operation, "missing userId", field="userId")
+    if not isinstance(secret, str) or not secret:
+        raise _shape_error(operation, "missing userSecret", field="userSecret")
+    return user_id, secret

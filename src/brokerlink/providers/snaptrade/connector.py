@@ -1,0 +1,417 @@
+"""SnapTrade behind the neutral `InvestmentsConnector` and `TradingConnector` contracts.
+
+One SnapTrade user per application user, reused for every institution. Its secret lives in the
+secret store under `snaptrade_user_secret_name(user_id, "_user")`, and a copy in each
+per-institution record written by `record_connection`.
+
+A 401 with code 1083 (the user's secret is no longer valid) rotates the secret once through
+`resetUserSecret`, stores the new one in every record of that user, proves it with a cheap call
+and retries the original call once. Concurrent failures share one rotation: a per-user lock plus
+a generation counter tell a caller that someone else already rotated. Deleting or re-registering a
+user (which loses their connections) is never automatic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from brokerlink.domain.connectors import InvestmentsConnector, TradingConnector
+from brokerlink.domain.enums import OrderStatus, Provider
+from brokerlink.domain.models import (
+    AccountSummary,
+    Balance,
+    Capabilities,
+    Connection,
+    Order,
+    OrderPreview,
+    OrderRequest,
+    Position,
+    RefreshResult,
+)
+from brokerlink.log import get_logger
+from brokerlink.providers.snaptrade import normalize, wire
+from brokerlink.providers.snaptrade.client import SnapTradeClient
+from brokerlink.providers.snaptrade.errors import (
+    SnapTradeAuthError,
+    SnapTradeError,
+    SnapTradeMalformedResponse,
+    UserSecretInvalid,
+)
+from brokerlink.secrets.store import SecretNotFound, SecretStore, snaptrade_user_secret_name
+
+__all__ = ["USER_RECORD", "SnapTradeConnector"]
+
+T = TypeVar("T")
+USER_RECORD = "_user"
+
+_log = get_logger("brokerlink.providers.snaptrade")
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    snaptrade_user_id: str
+    secret: str
+    generation: int
+
+    def __repr__(self) -> str:  # never show the secret, even in a traceback's locals
+        return f"_Credentials({self.snaptrade_user_id!r}, generation={self.generation})"
+
+
+class SnapTradeConnector:
+    """Domain-typed access to one application's SnapTrade users.
+
+    `institution_lookup` maps a SnapTrade brokerage slug (`SCHWAB`) to the application's
+    institution slug; by default the slug is lower-cased.
+    """
+
+    def __init__(
+        self,
+        client: SnapTradeClient,
+        secrets: SecretStore,
+        *,
+        institution_lookup: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self.client = client
+        self.secrets = secrets
+        self._institution_lookup = institution_lookup
+        self._cache: dict[str, _Credentials] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.rotations = 0
+
+    @property
+    def provider(self) -> Provider:
+        return Provider.SNAPTRADE
+
+    # -- users and their secrets ------------------------------------------------------------
+
+    def _lock(self, user_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(user_id, asyncio.Lock())
+
+    def _institution_slug(self, brokerage_slug: str) -> str:
+        found = self._institution_lookup(brokerage_slug) if self._institution_lookup else None
+        return found or brokerage_slug.lower()
+
+    @staticmethod
+    def _prefix(user_id: str) -> str:
+        return snaptrade_user_secret_name(user_id, "")
+
+    async def _read_store(self, user_id: str) -> tuple[str, str] | None:
+        """(snaptrade_user_id, secret) from the user record, else any institution record."""
+        user_record = snaptrade_user_secret_name(user_id, USER_RECORD)
+        found = await self._read_record(user_record)
+        if found is not None:
+            return found
+        for name in await self.secrets.list(self._prefix(user_id)):
+            if name != user_record and (found := await self._read_record(name)) is not None:
+                return found
+        return None
+
+    async def _read_record(self, name: str) -> tuple[str, str] | None:
+        try:
+            record = await self.secrets.get(name)
+        except SecretNotFound:
+            return None
+        uid, secret = record.get("snaptrade_user_id"), record.get("user_secret")
+        if isinstance(uid, str) and isinstance(secret, str) and uid and secret:
+            return uid, secret
+        return None
+
+    async def _credentials(self, user_id: str) -> _Credentials:
+        cached = self._cache.get(user_id)
+        if cached is not None:
+            return cached
+        found = await self._read_store(user_id)
+        if found is None:
+            raise SnapTradeAuthError(
+                "user is not registered with SnapTrade",
+                operation="credentials",
+                code="unregistered",
+            )
+        async with self._lock(user_id):
+            cached = self._cache.get(user_id)
+            if cached is None:
+                cached = _Credentials(found[0], found[1], 0)
+                self._cache[user_id] = cached
+        return cached
+
+    def _record(
+        self, user_id: str, institution: str, creds: _Credentials, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "user_secret": creds.secret,
+            "user_id": user_id,
+            "institution": institution,
+            "snaptrade_user_id": creds.snaptrade_user_id,
+            "created_at": datetime.now(UTC).isoformat(),
+            **extra,
+        }
+
+    async def register_user(self, user_id: str) -> str:
+        """Register `user_id` with SnapTrade once; later calls reuse it. Returns SnapTrade's id."""
+        async with self._lock(user_id):
+            found = await self._read_store(user_id)
+            if found is not None:
+                self._cache.setdefault(user_id, _Credentials(found[0], found[1], 0))
+                return found[0]
+            snaptrade_user_id, secret = await self.client.register_user(user_id)
+            creds = _Credentials(snaptrade_user_id, secret, 0)
+            await self.secrets.put(
+                snaptrade_user_secret_name(user_id, USER_RECORD),
+                self._record(user_id, USER_RECORD, creds),
+            )
+            self._cache[user_id] = creds
+            _log.info("snaptrade.user.registered", user_id=user_id)
+            return snaptrade_user_id
+
+    async def _rotate(self, user_id: str, failed: _Credentials) -> _Credentials:
+        """Replace a rejected secret, once per generation, however many callers ask."""
+        async with self._lock(user_id):
+            current = self._cache.get(user_id)
+            if current is not None and current.generation > failed.generation:
+                return current  # another caller rotated while we waited
+            stored = await self._read_store(user_id)
+            if stored is not None and stored[1] != failed.secret:
+                # Another process rotated and saved it; adopt theirs instead of rotating again.
+                fresh = _Credentials(stored[0], stored[1], failed.generation + 1)
+                self._cache[user_id] = fresh
+                return fresh
+            uid, secret = await self.client.reset_user_secret(
+                failed.snaptrade_user_id, failed.secret
+            )
+            fresh = _Credentials(uid, secret, failed.generation + 1)
+            self._cache[user_id] = fresh
+            self.rotations += 1
+            names = set(await self.secrets.list(self._prefix(user_id)))
+            names.add(snaptrade_user_secret_name(user_id, USER_RECORD))
+            for name in sorted(names):
+                try:
+                    record = await self.secrets.get(name)
+                except SecretNotFound:
+                    record = self._record(user_id, USER_RECORD, fresh)
+                record.update(user_secret=secret, snaptrade_user_id=uid)
+                record["rotated_at"] = datetime.now(UTC).isoformat()
+                await self.secrets.put(name, record)
+            await self.client.list_authorizations(uid, secret)  # prove the new secret works
+            _log.warning(
+                "snaptrade.user_secret.rotated",
+                user_id=user_id,
+                generation=fresh.generation,
+                records=len(names),
+            )
+            return fresh
+
+    async def _as_user(self, user_id: str, call: Callable[[str, str], Awaitable[T]]) -> T:
+        creds = await self._credentials(user_id)
+        try:
+            return await call(creds.snaptrade_user_id, creds.secret)
+        except UserSecretInvalid:
+            fresh = await self._rotate(user_id, creds)
+        return await call(fresh.snaptrade_user_id, fresh.secret)
+
+    # -- connections ------------------------------------------------------------------------
+
+    async def connection_link(
+        self,
+        user_id: str,
+        *,
+        broker: str | None = None,
+        connection_type: wire.ConnectionType = "read",
+        custom_redirect: str | None = None,
+        reconnect: str | None = None,
+        immediate_redirect: bool | None = None,
+    ) -> str:
+        """The connection-portal URL for the user (registering them first if needed)."""
+        await self.register_user(user_id)
+        link = await self._as_user(
+            user_id,
+            lambda uid, secret: self.client.login(
+                uid,
+                secret,
+                broker=broker,
+                immediate_redirect=immediate_redirect,
+                custom_redirect=custom_redirect,
+                reconnect=reconnect,
+                connection_type=connection_type,
+            ),
+        )
+        return link.redirect_uri
+
+    async def record_connection(
+        self, user_id: str, institution_slug: str, authorization_id: str
+    ) -> Connection:
+        """Check the authorization exists and store the per-institution secret record."""
+        raw = await self._as_user(
+            user_id, lambda uid, s: self.client.get_authorization(uid, s, authorization_id)
+        )
+        connection = normalize.from_snaptrade_authorization(
+            raw, operation="Connections_detailBrokerageAuthorization"
+        )
+        creds = await self._credentials(user_id)
+        await self.secrets.put(
+            snaptrade_user_secret_name(user_id, institution_slug),
+            self._record(user_id, institution_slug, creds, authorization_id=authorization_id),
+        )
+        return connection
+
+    async def list_connections(self, user_id: str) -> list[Connection]:
+        raw = await self._as_user(user_id, self.client.list_authorizations)
+        connections = []
+        for i, item in enumerate(raw):
+            c = normalize.from_snaptrade_authorization(item, field=f"[{i}]")
+            if c.institution_slug is not None:
+                c = c.model_copy(
+                    update={"institution_slug": self._institution_slug(c.institution_slug)}
+                )
+            connections.append(c)
+        return connections
+
+    async def refresh(self, user_id: str, connection_id: str) -> RefreshResult:
+        """Ask SnapTrade to re-sync a connection. Billed per call by SnapTrade."""
+        raw = await self._as_user(
+            user_id, lambda uid, s: self.client.refresh_authorization(uid, s, connection_id)
+        )
+        detail = raw.get("detail")
+        return RefreshResult(
+            provider=Provider.SNAPTRADE,
+            connection_id=connection_id,
+            accepted=True,
+            detail=detail if isinstance(detail, str) else None,
+        )
+
+    # -- accounts and holdings --------------------------------------------------------------
+
+    async def list_accounts(self, user_id: str) -> list[AccountSummary]:
+        accounts, authorizations = await asyncio.gather(
+            self._as_user(user_id, self.client.list_accounts),
+            self._as_user(user_id, self.client.list_authorizations),
+        )
+        capabilities: dict[str, Capabilities] = {}
+        for auth in authorizations:
+            if not isinstance(auth, dict) or not isinstance(auth.get("id"), str):
+                continue
+            brokerage = auth.get("brokerage")
+            if isinstance(brokerage, dict):
+                capabilities[auth["id"]] = Capabilities(
+                    trading=auth.get("type") == "trade"
+                    and brokerage.get("allows_trading") is True
+                    and auth.get("disabled") is not True,
+                    realtime=auth.get("data_freshness_mode") == "realtime",
+                )
+        result = []
+        for i, raw in enumerate(accounts):
+            conn = raw.get("brokerage_authorization") if isinstance(raw, dict) else None
+            result.append(
+                normalize.from_snaptrade_account(
+                    raw,
+                    capabilities=capabilities.get(conn) if isinstance(conn, str) else None,
+                    field=f"[{i}]",
+                )
+            )
+        return result
+
+    async def get_balances(self, user_id: str, account_id: str) -> list[Balance]:
+        raw = await self._as_user(
+            user_id, lambda uid, s: self.client.get_balances(uid, s, account_id)
+        )
+        return normalize.from_snaptrade_balances(account_id, raw, as_of=datetime.now(UTC))
+
+    async def get_holdings(self, user_id: str, account_id: str) -> list[Position]:
+        """Securities from positions/all plus one `CUR:<ISO>` position per cash currency."""
+        raw_positions, balances = await asyncio.gather(
+            self._as_user(user_id, lambda uid, s: self.client.get_positions(uid, s, account_id)),
+            self.get_balances(user_id, account_id),
+        )
+        default_currency = balances[0].currency if balances else None
+        positions = normalize.from_snaptrade_positions(
+            account_id, raw_positions, default_currency=default_currency
+        )
+        as_of = positions[0].as_of if positions else None
+        cash = [b.model_copy(update={"as_of": as_of or b.as_of}) for b in balances]
+        return positions + normalize.cash_positions(cash)
+
+    # -- trading ----------------------------------------------------------------------------
+
+    async def preview_order(self, user_id: str, request: OrderRequest) -> OrderPreview:
+        form = normalize.to_snaptrade_impact_form(request)
+        raw = await self._as_user(
+            user_id,
+            lambda uid, s: self.client.order_impact(uid, s, cast(wire.TradeImpactForm, form)),
+        )
+        return normalize.from_snaptrade_impact(request.account_id, raw)
+
+    async def place_order(self, user_id: str, request: OrderRequest) -> Order:
+        """Place once. A 1083 means SnapTrade refused before placing, so a rotated retry is safe."""
+        client_order_id = request.client_order_id or str(uuid.uuid4())
+        form = normalize.to_snaptrade_trade_form(
+            request.model_copy(update={"client_order_id": client_order_id})
+        )
+        raw = await self._as_user(
+            user_id,
+            lambda uid, s: self.client.place_order(uid, s, cast(wire.ManualTradeForm, form)),
+        )
+        return normalize.from_snaptrade_order(
+            request.account_id,
+            raw,
+            operation="Trading_placeForceOrder",
+            client_order_id=client_order_id,
+        )
+
+    async def place_previewed_order(self, user_id: str, preview: OrderPreview) -> Order:
+        raw = await self._as_user(
+            user_id, lambda uid, s: self.client.place_checked_order(uid, s, preview.preview_id)
+        )
+        return normalize.from_snaptrade_order(
+            preview.account_id, raw, operation="Trading_placeOrder"
+        )
+
+    async def get_order(self, user_id: str, account_id: str, order_id: str) -> Order:
+        raw = await self._as_user(
+            user_id, lambda uid, s: self.client.get_order(uid, s, account_id, order_id)
+        )
+        return normalize.from_snaptrade_order(
+            account_id, raw, operation="AccountInformation_getUserAccountOrderDetail"
+        )
+
+    async def list_orders(self, user_id: str, account_id: str) -> list[Order]:
+        raw = await self._as_user(
+            user_id, lambda uid, s: self.client.list_orders(uid, s, account_id, state="all")
+        )
+        return [
+            normalize.from_snaptrade_order(account_id, item, field=f"[{i}]")
+            for i, item in enumerate(raw)
+        ]
+
+    async def cancel_order(self, user_id: str, account_id: str, order_id: str) -> Order:
+        """Ask for cancellation, then read the order back for its status."""
+        answer = await self._as_user(
+            user_id, lambda uid, s: self.client.cancel_order(uid, s, account_id, order_id)
+        )
+        if answer.get("brokerage_order_id") not in (None, order_id):
+            raise SnapTradeMalformedResponse(
+                "cancel answered for another order",
+                operation="Trading_cancelOrder",
+                field="brokerage_order_id",
+            )
+        try:
+            return await self.get_order(user_id, account_id, order_id)
+        except SnapTradeError as exc:
+            if isinstance(exc, SnapTradeAuthError):
+                raise
+            # The cancel was accepted; only the read-back failed, so report it as pending.
+            return Order(
+                provider=Provider.SNAPTRADE,
+                account_id=account_id,
+                order_id=order_id,
+                status=OrderStatus.CANCEL_PENDING,
+            )
+
+
+if TYPE_CHECKING:
+    # mypy proves the connector satisfies both neutral contracts, signature for signature.
+    def _conforms(c: SnapTradeConnector) -> tuple[InvestmentsConnector, TradingConnector]:
+        return c, c

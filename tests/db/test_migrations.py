@@ -22,6 +22,7 @@ ALL_TABLES = {
     "alembic_version",
     "connections",
     "cost_ledger",
+    "orders",
     "portfolios",
     "positions",
     "provider_call_log",

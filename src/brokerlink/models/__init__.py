@@ -6,10 +6,12 @@ from brokerlink.models.cost_ledger import CostEntry
 from brokerlink.models.enums import (
     AccountSyncStatus,
     ConnectionStatus,
+    OrderRecordState,
     PositionStatus,
     RefreshStatus,
     RefreshTrigger,
 )
+from brokerlink.models.order import OrderRecord
 from brokerlink.models.portfolio import Portfolio
 from brokerlink.models.position import Position
 from brokerlink.models.provider_call_log import ProviderCall
@@ -23,6 +25,8 @@ __all__ = [
     "Connection",
     "ConnectionStatus",
     "CostEntry",
+    "OrderRecord",
+    "OrderRecordState",
     "Portfolio",
     "Position",
     "PositionStatus",

@@ -5,6 +5,7 @@ from enum import StrEnum
 __all__ = [
     "AccountSyncStatus",
     "ConnectionStatus",
+    "OrderRecordState",
     "PositionStatus",
     "RefreshStatus",
     "RefreshTrigger",
@@ -24,6 +25,15 @@ class AccountSyncStatus(StrEnum):
     FRESH = "fresh"  # the last sync succeeded
     STALE = "stale"  # the last sync failed; the last good positions are kept
     BROKEN = "broken"  # the provider needs the user to reconnect
+
+
+class OrderRecordState(StrEnum):
+    """Where an order request stands on our side."""
+
+    SENDING = "sending"  # committed before the provider call; outcome not yet known
+    PLACED = "placed"  # the provider accepted it
+    REJECTED = "rejected"  # the provider refused it; nothing was placed
+    UNKNOWN = "unknown"  # the call failed in a way that may or may not have placed it
 
 
 class PositionStatus(StrEnum):

@@ -6,6 +6,7 @@ Repositories flush and never commit; the boundary (`brokerlink.db.transaction`) 
 from brokerlink.repositories.accounts import MANUAL_ACCOUNT_ID, AccountRepository
 from brokerlink.repositories.connections import ConnectionRepository
 from brokerlink.repositories.cost_ledger import CostLedgerRepository
+from brokerlink.repositories.orders import OrderRepository
 from brokerlink.repositories.portfolios import DEFAULT_PORTFOLIO_NAME, PortfolioRepository
 from brokerlink.repositories.positions import PositionRepository, PositionValues
 from brokerlink.repositories.provider_calls import ProviderCallLogRepository
@@ -20,6 +21,7 @@ __all__ = [
     "ConnectionRepository",
     "CostLedgerRepository",
     "EnvelopeSecretRepository",
+    "OrderRepository",
     "PortfolioRepository",
     "PositionRepository",
     "PositionValues",

@@ -280,8 +280,13 @@ class SandboxState:
         timestamp_window: float = 300.0,
         session_ttl: float = 300.0,
         disabled_data_error: bool = True,
+        instance: str | None = None,
     ) -> None:
         self.client_id = client_id
+        # Ids are unique per sandbox instance, as the real service's are unique over time: a
+        # restarted sandbox must not hand out ids that a persistent store already holds. Pass
+        # `instance` for ids that repeat from run to run.
+        self.instance = instance if instance is not None else secrets.token_hex(8)
         self.consumer_key = consumer_key
         self.clock = clock
         self.refresh_interval = refresh_interval
@@ -329,7 +334,7 @@ class SandboxState:
 
     def new_id(self, kind: str) -> str:
         self._seq += 1
-        return sandbox_uuid(kind, self.client_id, str(self._seq))
+        return sandbox_uuid(kind, self.client_id, self.instance, str(self._seq))
 
     # -- rate limits -----------------------------------------------------------------------
 

@@ -1,0 +1,251 @@
+"""Linking institutions and refreshing connections: the link-time router, the providers' own
+connection flows, capabilities derived at import, and the cost guard on every refresh.
+
+    start(user, institution)          → which provider opens and why, and the URL to open
+    complete_snaptrade / complete_plaid → the connection and its accounts stored, capabilities set
+    refresh(user, connection)         → cost-guarded, billed into the ledger, refusals explained
+
+Services flush and never commit; the caller (a request, a CLI command) owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from brokerlink.domain.enums import ConnectionAccess, Provider
+from brokerlink.domain.errors import RateLimited
+from brokerlink.domain.models import AccountSummary, RefreshResult
+from brokerlink.domain.models import Connection as ProviderConnection
+from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
+from brokerlink.models import Account, Connection
+from brokerlink.policies.capabilities import derive_capabilities
+from brokerlink.policies.cost_guard import CostGuard
+from brokerlink.providers.plaid import PlaidConnector
+from brokerlink.providers.snaptrade import SnapTradeConnector
+from brokerlink.repositories import AccountRepository, ConnectionRepository
+from brokerlink.routing.coverage import CoverageEntry
+from brokerlink.routing.router import LinkRouter, RoutingDecision, provider_for_account
+
+__all__ = ["LinkResult", "LinkService", "LinkStart", "ProviderNotConfigured"]
+
+DataPlan = Literal["daily", "realtime"]
+
+
+class ProviderNotConfigured(BrokerlinkError):
+    status_code = 503
+    code = "provider_not_configured"
+
+
+@dataclass
+class LinkStart:
+    """Where the user goes next: the provider's flow, and the reason it was chosen."""
+
+    decision: RoutingDecision
+    url: str
+    link_token: str | None = None  # Plaid: read the Hosted Link result with it
+
+    @property
+    def provider(self) -> Provider:
+        return self.decision.provider
+
+
+@dataclass
+class LinkResult:
+    connection: Connection
+    accounts: list[Account]
+    reasons: dict[str, str] = field(default_factory=dict)  # account id → trading reason
+
+
+class LinkService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        router: LinkRouter,
+        snaptrade: SnapTradeConnector | None = None,
+        plaid: PlaidConnector | None = None,
+        plan: DataPlan = "daily",
+        guard: CostGuard | None = None,
+    ) -> None:
+        self.session = session
+        self.router = router
+        self.snaptrade = snaptrade
+        self.plaid = plaid
+        self.plan = plan
+        self.guard = guard
+        self.connections = ConnectionRepository.from_session(session)
+        self.accounts = AccountRepository.from_session(session)
+
+    def _snaptrade(self) -> SnapTradeConnector:
+        if self.snaptrade is None:
+            raise ProviderNotConfigured("SnapTrade is not configured")
+        return self.snaptrade
+
+    def _plaid(self) -> PlaidConnector:
+        if self.plaid is None:
+            raise ProviderNotConfigured("Plaid is not configured")
+        return self.plaid
+
+    def _entry(self, institution: str) -> CoverageEntry | None:
+        return self.router.coverage.match(institution)
+
+    # -- link ------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        user_id: int,
+        institution: str,
+        *,
+        need_trading: bool = False,
+        is_admin: bool = False,
+        redirect_uri: str | None = None,
+    ) -> LinkStart:
+        """Choose the provider (logged and shown with its reason) and open its flow."""
+        decision = self.router.choose_provider(institution, need_trading, is_admin=is_admin)
+        if decision.provider is Provider.SNAPTRADE:
+            url = await self._snaptrade().connection_link(
+                str(user_id),
+                broker=decision.provider_institution_id,
+                connection_type="trade-if-available"
+                if decision.connection_type == "trade-if-available"
+                else "read",
+                custom_redirect=redirect_uri,
+            )
+            return LinkStart(decision, url)
+        if decision.provider is Provider.PLAID:
+            token, hosted = await self._plaid().create_link(
+                str(user_id),
+                institution_id=decision.provider_institution_id,
+                completion_redirect_uri=redirect_uri,
+            )
+            if hosted is None:
+                raise BrokerlinkError("Plaid returned no Hosted Link URL")
+            return LinkStart(decision, hosted, link_token=token)
+        raise ValidationError(f"{decision.provider.value} has no connection flow")
+
+    async def complete_snaptrade(
+        self, user_id: int, *, authorization_id: str, institution: str
+    ) -> LinkResult:
+        """After the portal redirected with `connection_id`: store it and its accounts."""
+        connector = self._snaptrade()
+        entry = self._entry(institution)
+        slug = entry.slug if entry is not None else institution
+        connection = await connector.record_connection(str(user_id), slug, authorization_id)
+        accounts = [
+            a
+            for a in await connector.list_accounts(str(user_id))
+            if a.connection_id == authorization_id
+        ]
+        return await self._store(user_id, Provider.SNAPTRADE, connection, accounts, entry, slug)
+
+    async def complete_plaid(
+        self,
+        user_id: int,
+        *,
+        institution: str,
+        public_token: str | None = None,
+        link_token: str | None = None,
+    ) -> LinkResult:
+        """After Plaid Link: exchange the public token (or read the Hosted Link session)."""
+        connector = self._plaid()
+        entry = self._entry(institution)
+        slug = entry.slug if entry is not None else institution
+        if public_token is not None:
+            connection = await connector.complete_link(str(user_id), public_token, slug)
+        elif link_token is not None:
+            made = await connector.complete_hosted_link(str(user_id), link_token, slug)
+            if not made:
+                raise ValidationError("the Plaid Link session has not finished", field="link_token")
+            connection = made[0]
+        else:
+            raise ValidationError(
+                "a public_token or a link_token is required", field="public_token"
+            )
+        accounts = [
+            a
+            for a in await connector.list_accounts(str(user_id))
+            if a.connection_id == connection.connection_id
+        ]
+        return await self._store(user_id, Provider.PLAID, connection, accounts, entry, slug)
+
+    async def _store(
+        self,
+        user_id: int,
+        provider: Provider,
+        link: ProviderConnection,
+        accounts: list[AccountSummary],
+        entry: CoverageEntry | None,
+        slug: str,
+    ) -> LinkResult:
+        connection = await self.connections.upsert(
+            user_id=user_id,
+            provider=provider,
+            provider_connection_id=link.connection_id,
+            institution_name=entry.name if entry is not None else link.institution_name,
+            institution_slug=slug,
+        )
+        stored: list[Account] = []
+        reasons: dict[str, str] = {}
+        for summary in accounts:
+            decision = derive_capabilities(
+                provider=provider,
+                entry=entry,
+                # The adapter's own flag already requires the brokerage and a trade-access link.
+                brokerage_allows_trading=summary.capabilities.trading,
+                access=link.access if provider is Provider.SNAPTRADE else ConnectionAccess.READ,
+                plan=self.plan,
+            )
+            account = await self.accounts.upsert(
+                connection,
+                provider_account_id=summary.account_id,
+                name=summary.name,
+                type=summary.type,
+                currency=summary.currency,
+                number_mask=summary.number_mask,
+                capabilities=decision.capabilities,
+            )
+            reasons[summary.account_id] = decision.trading_reason
+            stored.append(account)
+        return LinkResult(connection, stored, reasons)
+
+    # -- refresh ---------------------------------------------------------------------------
+
+    async def _owned(self, user_id: int, connection_id: int) -> Connection:
+        connection = await self.connections.get(connection_id)
+        if connection is None or connection.user_id != user_id:
+            raise NotFoundError(f"connection {connection_id} not found")
+        return connection
+
+    async def refresh(
+        self, user_id: int, connection_id: int, *, override: bool = False
+    ) -> RefreshResult:
+        """A manual refresh, cost-guarded: refused with the reason and the next allowed time."""
+        if self.guard is None:
+            raise ProviderNotConfigured("no cost guard is configured")
+        connection = await self._owned(user_id, connection_id)
+        provider = provider_for_account(connection.provider)
+        ticket = await self.guard.authorize_refresh(connection, override=override)
+        try:
+            if provider is Provider.SNAPTRADE:
+                result = await self._snaptrade().refresh(
+                    str(user_id), connection.provider_connection_id
+                )
+            elif provider is Provider.PLAID:
+                result = await self._plaid().refresh(
+                    str(user_id), connection.provider_connection_id
+                )
+            else:
+                raise ValidationError("manual connections have nothing to refresh")
+        except RateLimited as limited:
+            # SnapTrade's "refreshed too recently" (and Plaid's limit) is the same refusal.
+            raise await self.guard.provider_throttled(
+                ticket, retry_after=limited.retry_after, detail=str(limited)
+            ) from limited
+        except Exception as error:
+            await self.guard.settle(ticket, accepted=False, detail=str(error))
+            raise
+        await self.guard.settle(ticket, accepted=result.accepted, detail=result.detail)
+        return result

@@ -159,7 +159,8 @@ async def list_user_snaptrade_connections(
     """The user's SnapTrade records, one per institution, in name order."""
     # The trailing "/" keeps user "u1" from matching "u10".
     prefix = snaptrade_user_secret_name(_segment("user id", user_id), "")
-    names = await store.list(prefix)
+    # `_user` is the registration record the SnapTrade connector keeps; not a connection.
+    names = [n for n in await store.list(prefix) if n.rsplit("/", 1)[-1] != "_user"]
     values = await asyncio.gather(*(store.get(name) for name in names))
     return [
         SnapTradeUserSecret._from_secret_value(name, value)

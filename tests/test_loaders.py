@@ -1,0 +1,132 @@
+"""The portfolio app's synchronous SnapTrade entry points, on the embedded sandbox."""
+
+from decimal import Decimal
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+import pandas as pd
+import pytest
+
+from brokerlink import loaders
+from brokerlink.config import get_settings
+from brokerlink.domain import Instrument, InstrumentKind, Position, Provider
+from brokerlink.secrets import SecretNotFound
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime():
+    get_settings.cache_clear()
+    yield
+    loaders.shutdown()
+    get_settings.cache_clear()
+
+
+class _Form(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.action, self.fields = None, {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action = a.get("action") or ""
+        elif tag in ("input", "select") and a.get("name") and a.get("name") != "action":
+            self.fields.setdefault(a["name"], a.get("value") or "")
+
+
+def _approve(url: str) -> str:
+    """What the user's browser does in the portal."""
+    with httpx.Client() as browser:
+        page = browser.get(url)
+        form = _Form()
+        form.feed(page.text)
+        answer = browser.post(urljoin(str(page.url), form.action), data=form.fields)
+    assert answer.status_code in (302, 303)
+    return parse_qs(urlsplit(answer.headers["location"]).query)["connection_id"][0]
+
+
+def test_connect_and_read_through_the_loaders():
+    snaptrade_id = loaders.register_snaptrade_user("42")
+    assert loaders.register_snaptrade_user("42") == snaptrade_id  # reused, not re-registered
+
+    url = loaders.create_connection_portal_url("42", "Charles Schwab", "https://app.test/back")
+    assert "/portal/connect" in url
+    connection_id = _approve(url)
+
+    records = loaders.list_user_snaptrade_connections("42")
+    assert [(r.institution, r.user_id) for r in records] == [("schwab", "42")]
+    assert loaders.get_snaptrade_user_secret("42", "schwab").snaptrade_user_id == snaptrade_id
+
+    accounts = loaders.get_snaptrade_accounts("42")
+    assert {a.connection_id for a in accounts} == {connection_id}
+    positions = loaders.get_snaptrade_positions("42")
+    assert {p.account_id for p in positions} == {a.account_id for a in accounts}
+    assert any(p.instrument.symbol == "CUR:USD" for p in positions)
+    balances = loaders.get_snaptrade_balances("42", accounts[0].account_id)
+    assert balances
+    assert balances[0].currency == "USD"
+
+    frame = loaders.normalize_snaptrade_holdings(positions, accounts)
+    assert list(frame.columns) == list(loaders.HOLDINGS_COLUMNS)
+    assert len(frame) == len(positions)
+    assert set(frame["institution"]) == {accounts[0].institution_name}
+
+    data = loaders.convert_snaptrade_holdings_to_portfolio_data(frame)
+    total_cash = sum(p.quantity for p in positions if p.instrument.symbol == "CUR:USD")
+    assert data["SGOV"]["shares"] == total_cash
+    assert loaders.convert_snaptrade_holdings_to_portfolio_data(positions) == data
+
+    result = loaders.refresh_snaptrade_connection("42", connection_id)
+    assert result.accepted
+
+
+def test_app_credentials_round_trip_and_stay_secret():
+    with pytest.raises(SecretNotFound):
+        loaders.get_snaptrade_app_credentials()
+    loaders.store_snaptrade_app_credentials("CLIENT", "ck-not-a-real-key", environment="sandbox")
+    stored = loaders.get_snaptrade_app_credentials()
+    assert stored.client_id == "CLIENT"
+    assert stored.consumer_key.get_secret_value() == "ck-not-a-real-key"
+    assert "ck-not-a-real-key" not in repr(stored)
+
+
+def test_user_secret_round_trip():
+    loaders.store_snaptrade_user_secret("7", "Fidelity", "us-not-a-real-secret", "snap-7")
+    record = loaders.get_snaptrade_user_secret("7", "fidelity")
+    assert record.user_secret.get_secret_value() == "us-not-a-real-secret"
+    assert record.snaptrade_user_id == "snap-7"
+
+
+def _pos(ticker, qty, account, kind=InstrumentKind.EQUITY):
+    return Position(
+        provider=Provider.SNAPTRADE,
+        account_id=account,
+        instrument=Instrument(symbol=ticker, kind=kind),
+        quantity=Decimal(qty),
+        currency="USD",
+    )
+
+
+def test_convert_sums_a_ticker_across_accounts_never_overwrites():
+    data = loaders.convert_snaptrade_holdings_to_portfolio_data(
+        [_pos("AAPL", "100", "a"), _pos("AAPL", "50", "b"), _pos("CUR:USD", "10", "a", "cash")]
+    )
+    assert data["AAPL"] == {
+        "shares": Decimal("150"),
+        "currency": "USD",
+        "type": "equity",
+        "account_id": "a",
+    }
+    assert data["SGOV"]["shares"] == Decimal("10")
+    frame = loaders.normalize_snaptrade_holdings([_pos("AAPL", "1", "a")])
+    assert isinstance(frame, pd.DataFrame)
+
+
+def test_calling_from_inside_a_running_loop_works():
+    import asyncio
+
+    async def inside():
+        return await asyncio.to_thread(loaders.register_snaptrade_user, "9")
+
+    assert asyncio.run(inside())

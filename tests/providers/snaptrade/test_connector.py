@@ -196,9 +196,11 @@ class TestRegistration:
         assert len(await fresh.list_accounts(APP_USER)) == 1
         assert fake.calls.count("POST /snapTrade/registerUser") == 1
 
-    async def test_unregistered_user_is_an_error(self, connector):
+    async def test_unregistered_user_has_nothing_but_their_account_is_an_error(self, connector):
+        assert await connector.list_accounts("nobody") == []
+        assert await connector.list_connections("nobody") == []
         with pytest.raises(SnapTradeAuthError):
-            await connector.list_accounts("nobody")
+            await connector.get_holdings("nobody", "some-account")
 
     async def test_link_and_record_connection(self, connector, fake):
         url = await connector.connection_link(

@@ -258,7 +258,14 @@ class SnapTradeConnector:
         )
         return connection
 
+    async def _registered(self, user_id: str) -> bool:
+        # A user never registered with SnapTrade has nothing there: that is an empty answer,
+        # not an authentication failure.
+        return user_id in self._cache or await self._read_store(user_id) is not None
+
     async def list_connections(self, user_id: str) -> list[Connection]:
+        if not await self._registered(user_id):
+            return []
         raw = await self._as_user(user_id, self.client.list_authorizations)
         connections = []
         for i, item in enumerate(raw):
@@ -286,6 +293,8 @@ class SnapTradeConnector:
     # -- accounts and holdings --------------------------------------------------------------
 
     async def list_accounts(self, user_id: str) -> list[AccountSummary]:
+        if not await self._registered(user_id):
+            return []
         accounts, authorizations = await asyncio.gather(
             self._as_user(user_id, self.client.list_accounts),
             self._as_user(user_id, self.client.list_authorizations),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.domain.enums import ConnectionAccess, Provider
@@ -27,9 +28,12 @@ from brokerlink.providers.plaid import PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeConnector
 from brokerlink.repositories import AccountRepository, ConnectionRepository
 from brokerlink.routing.coverage import CoverageEntry
+from brokerlink.routing.reference import ReferenceSource
 from brokerlink.routing.router import LinkRouter, RoutingDecision, provider_for_account
 
 __all__ = ["LinkResult", "LinkService", "LinkStart", "ProviderNotConfigured"]
+
+log = structlog.get_logger("brokerlink.connections")
 
 DataPlan = Literal["daily", "realtime"]
 
@@ -69,9 +73,11 @@ class LinkService:
         plaid: PlaidConnector | None = None,
         plan: DataPlan = "daily",
         guard: CostGuard | None = None,
+        reference: ReferenceSource | None = None,
     ) -> None:
         self.session = session
         self.router = router
+        self.reference = reference
         self.snaptrade = snaptrade
         self.plaid = plaid
         self.plan = plan
@@ -104,7 +110,23 @@ class LinkService:
         redirect_uri: str | None = None,
     ) -> LinkStart:
         """Choose the provider (logged and shown with its reason) and open its flow."""
-        decision = self.router.choose_provider(institution, need_trading, is_admin=is_admin)
+        router = self.router
+        if self.reference is not None:
+            known = router.coverage.match(institution) is not None
+            router = LinkRouter(
+                router.coverage,
+                router.flags,
+                await self.reference.for_query(institution, known=known),
+            )
+        decision = router.choose_provider(institution, need_trading, is_admin=is_admin)
+        log.info(
+            "connections.link.routed",
+            user_id=user_id,
+            institution=institution,
+            provider=decision.provider.value,
+            reason=decision.reason,
+            fallback=decision.fallback_used,
+        )
         if decision.provider is Provider.SNAPTRADE:
             url = await self._snaptrade().connection_link(
                 str(user_id),

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
         validation_alias=_env("SNAPTRADE_ADMIN_ONLY", "BROKERLINK_SNAPTRADE_ADMIN_ONLY"),
     )
 
+    # An operator's own coverage map (TOML, same schema as routing/coverage.toml). A file that
+    # does not parse or validate never takes effect: the shipped (last good) map stays.
+    coverage_file: Path | None = None
+
     # Cost guards (brokerlink.policies.cost_guard). Prices are public pay-as-you-go figures in USD.
     plaid_refresh_interval_hours: float = Field(default=24.0, ge=0)
     snaptrade_refresh_min_interval_seconds: float = Field(default=0.0, ge=0)

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from brokerlink.cli.db import db_app
+from brokerlink.cli.institutions import institutions
 from brokerlink.cli.sandbox import sandbox_app
 
 __all__ = ["app", "main"]
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
+app.command("institutions")(institutions)
 
 
 @app.command("demo")

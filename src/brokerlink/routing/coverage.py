@@ -180,6 +180,14 @@ class CoverageRegistry:
     def current(self) -> CoverageMap:
         return self._current
 
+    @classmethod
+    def start(cls, override: Path | None) -> "CoverageRegistry":
+        """The shipped map, then the operator's file if one is set (its error kept and logged)."""
+        registry = cls()
+        if override is not None:
+            registry.reload(override)
+        return registry
+
     def reload(self, path: Path | None) -> CoverageError | None:
         """Try to switch to the map at `path` (None: the shipped map). Returns the error, if any."""
         try:

@@ -8,3 +8,4 @@ from tests.fixtures.db import (  # noqa: F401
     new_database,
     postgres_server,
 )
+from tests.fixtures.stack import stack  # noqa: F401

@@ -1,39 +1,61 @@
-"""The main job: `brokerlink demo` on the embedded defaults."""
+"""The main job: `brokerlink demo` on the embedded defaults (both sandboxes, the SQLite store)."""
 
 import pytest
 from typer.testing import CliRunner
 
 from brokerlink.cli import app
 from brokerlink.cli.demo import run_demo
-from brokerlink.domain import InstrumentKind, Provider
+from brokerlink.config import Settings, get_settings
+from brokerlink.domain import Provider
+from brokerlink.models import AccountSyncStatus
 
 
 @pytest.mark.asyncio
-async def test_demo_connects_schwab_and_fidelity_through_the_portal():
-    result = await run_demo()
+async def test_demo_links_routes_syncs_and_consolidates():
+    result = await run_demo(Settings())
 
-    assert set(result.connection_ids) == {"SCHWAB", "FIDELITY"}
-    institutions = {a.institution_name for a in result.accounts}
-    assert any("Schwab" in name for name in institutions)
-    assert any("Fidelity" in name for name in institutions)
-    for account in result.accounts:
-        assert account.provider is Provider.SNAPTRADE
-        positions = result.positions[account.account_id]
-        assert positions, f"{account.institution_name} {account.name} has no positions"
-        assert all(p.account_id == account.account_id for p in positions)
-    # Schwab trades, Fidelity is read-only: the capability follows the brokerage and connection.
-    for account in result.accounts:
-        assert account.capabilities.trading is ("Schwab" in account.institution_name)
-    kinds = {p.instrument.kind for ps in result.positions.values() for p in ps}
-    assert InstrumentKind.CASH in kinds
-    assert InstrumentKind.EQUITY in kinds
+    by_name = {link.institution: link for link in result.links}
+    assert by_name["Charles Schwab"].provider is Provider.SNAPTRADE
+    assert by_name["Fidelity"].provider is Provider.SNAPTRADE
+    assert by_name["Chase"].provider is Provider.PLAID
+    assert all(a.capabilities.trading for a in by_name["Charles Schwab"].accounts)
+    assert not any(a.capabilities.trading for a in by_name["Fidelity"].accounts)
+    assert not any(a.capabilities.trading for a in by_name["Chase"].accounts)
+    for link in result.links:
+        assert link.accounts
+        assert all(a.sync_status is AccountSyncStatus.FRESH for a in link.accounts)
+
+    assert result.sync is not None
+    assert result.sync.connections_failed == 0
+    assert result.sync.positions_written == sum(result.positions_per_account.values())
+    assert result.consolidation is not None
+    assert result.consolidation.providers == ["plaid", "snaptrade"]
+    assert result.analysis["SGOV"].is_cash_proxy
+    assert result.analysis["SGOV"].shares == result.consolidation.cash["USD"]
 
 
-def test_demo_command_prints_accounts_and_positions():
-    outcome = CliRunner().invoke(app, ["demo"])
+@pytest.mark.asyncio
+async def test_running_the_demo_again_replaces_the_demo_user():
+    first = await run_demo(Settings())
+    second = await run_demo(Settings())
+    old = {link.connection.provider_connection_id for link in first.links}
+    new = {link.connection.provider_connection_id for link in second.links}
+    assert not old & new
+    # Only the new run's connections are synced: the previous ones went with the old user.
+    assert second.sync is not None
+    assert len(second.sync.connections) == len(second.links)
+    assert second.sync.connections_failed == 0
+
+
+def test_demo_command_prints_connections_accounts_and_portfolio():
+    get_settings.cache_clear()
+    try:
+        outcome = CliRunner().invoke(app, ["demo"], env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
 
     assert outcome.exit_code == 0, outcome.output
-    assert "Accounts connected through SnapTrade" in outcome.output
-    assert "Fidelity" in outcome.output
-    assert "Schwab" in outcome.output
-    assert "CUR:USD" in outcome.output
+    assert "Connections (offline sandboxes)" in outcome.output
+    assert "Consolidated portfolio" in outcome.output
+    assert "Chase connects through Plaid" in outcome.output
+    assert "SGOV (cash)" in outcome.output

@@ -1,12 +1,14 @@
 """`brokerlink demo`: the main job on the embedded defaults.
 
-Starts the SnapTrade sandbox in-process on a loopback port, registers a demo user, connects Schwab
-and Fidelity through the sandbox's connection portal (the same redirect flow a browser follows),
-and prints the accounts and positions that came back.
+Starts both provider sandboxes in-process on loopback ports and, for a demo user in the embedded
+store (SQLite under the data directory, migrated to head), links Charles Schwab and Fidelity
+through SnapTrade's connection portal and Chase through Plaid's Hosted Link (the flows a browser
+follows, with the router's reason for each), syncs every account into the store, consolidates the
+portfolio, and prints connections, accounts with their capabilities, the sync summary and the
+consolidated portfolio. Each run replaces the previous run's demo user.
 """
 
 import asyncio
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -17,22 +19,37 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.cli._serve import serve_in_background
 from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
-from brokerlink.config import get_settings
-from brokerlink.domain import AccountSummary, InstrumentKind, Position
+from brokerlink.cli.sandbox_plaid import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
+from brokerlink.config import Settings, get_settings
+from brokerlink.connections import LinkService
+from brokerlink.db import migrate
+from brokerlink.db.session import create_engine, create_sessionmaker
+from brokerlink.domain import Provider
 from brokerlink.log import configure_logging
-from brokerlink.providers.snaptrade import (
-    InMemoryUserSecretStore,
-    SnapTradeClient,
-    SnapTradeConnector,
+from brokerlink.models import Account, Connection
+from brokerlink.policies.cost_guard import CostGuard, CostPolicy
+from brokerlink.portfolio.consolidate import AnalysisLine
+from brokerlink.portfolio.service import ConsolidationSummary, PortfolioService
+from brokerlink.providers.plaid import PlaidClient, PlaidConnector
+from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
+from brokerlink.repositories import (
+    AccountRepository,
+    PortfolioRepository,
+    PositionRepository,
+    UserRepository,
 )
+from brokerlink.routing import LinkRouter, ProviderFlags, load_coverage
+from brokerlink.secrets import SecretStore, secret_store_from_settings
+from brokerlink.sync import SyncEngine, SyncSummary
 
 __all__ = ["DemoResult", "PortalError", "demo", "run_demo"]
 
-DEMO_USER = "demo-user"
-DEMO_BROKERS = ("SCHWAB", "FIDELITY")
+DEMO_EMAIL = "demo@brokerlink.invalid"
+DEMO_INSTITUTIONS = ("Charles Schwab", "Fidelity", "Chase")
 # Where the portal sends the "browser" when it is done; the demo reads the redirect, never loads it.
 DEMO_REDIRECT = "http://127.0.0.1/demo/connected"
 
@@ -42,11 +59,22 @@ class PortalError(RuntimeError):
 
 
 @dataclass
+class LinkedInstitution:
+    institution: str
+    provider: Provider
+    reason: str
+    connection: Connection
+    accounts: list[Account]
+
+
+@dataclass
 class DemoResult:
-    base_url: str
-    connection_ids: dict[str, str] = field(default_factory=dict)
-    accounts: list[AccountSummary] = field(default_factory=list)
-    positions: dict[str, list[Position]] = field(default_factory=dict)
+    database: str
+    links: list[LinkedInstitution] = field(default_factory=list)
+    sync: SyncSummary | None = None
+    consolidation: ConsolidationSummary | None = None
+    analysis: dict[str, AnalysisLine] = field(default_factory=dict)
+    positions_per_account: dict[int, int] = field(default_factory=dict)
 
 
 class _FormParser(HTMLParser):
@@ -97,37 +125,139 @@ async def approve_in_portal(browser: httpx.AsyncClient, url: str, broker: str) -
     return str(params["connection_id"][0])
 
 
-async def run_demo() -> DemoResult:
-    """Run the whole flow against an in-process sandbox and return what it produced."""
-    from brokerlink.sandbox.snaptrade import create_app
+async def log_in_hosted_link(browser: httpx.AsyncClient, url: str) -> None:
+    """Open Plaid's Hosted Link page and log in with the sandbox's test credentials."""
+    page = await browser.get(url)
+    if page.status_code != 200:
+        raise PortalError(f"Hosted Link page answered {page.status_code}")
+    form = _FormParser()
+    form.feed(page.text)
+    data = {**form.fields, "username": "user_good", "password": "pass_good"}
+    answer = await browser.post(urljoin(str(page.url), form.action or ""), data=data)
+    if answer.status_code not in (200, 303):
+        raise PortalError(f"Hosted Link login answered {answer.status_code}")
 
-    sandbox = create_app(client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY)
-    async with serve_in_background(sandbox) as base_url:
-        result = DemoResult(base_url=base_url)
+
+async def _fresh_demo_user(
+    sessionmaker: async_sessionmaker[AsyncSession], secrets: SecretStore
+) -> int:
+    """Remove the previous run's demo user (and their stored secrets); create a new one."""
+    async with sessionmaker() as session:
+        users = UserRepository.from_session(session)
+        old = await users.get_by_email(DEMO_EMAIL)
+        if old is not None:
+            for prefix in (f"snaptrade/user_secret/{old.id}/", f"plaid/access_token/{old.id}/"):
+                for name in await secrets.list(prefix):
+                    await secrets.delete(name)
+            await session.delete(old)
+            await session.flush()
+        user = await users.create(email=DEMO_EMAIL, name="Demo")
+        await PortfolioRepository.from_session(session).get_or_create_default(user.id)
+        await session.commit()
+        return user.id
+
+
+async def run_demo(settings: Settings | None = None) -> DemoResult:
+    """Run the whole flow against in-process sandboxes and the embedded store."""
+    from brokerlink.sandbox import plaid as plaid_sandbox
+    from brokerlink.sandbox import snaptrade as snaptrade_sandbox
+
+    settings = settings or get_settings()
+    url = settings.database_url_resolved
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await migrate.upgrade_async(url)
+    engine = create_engine(url)
+    sessionmaker = create_sessionmaker(engine)
+    secrets = secret_store_from_settings(settings)
+    result = DemoResult(database=engine.url.render_as_string(hide_password=True))
+    snap_app = snaptrade_sandbox.create_app(
+        client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
+    )
+    plaid_app = plaid_sandbox.create_app(
+        client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET
+    )
+    try:
         async with (
-            SnapTradeClient(
-                client_id=SANDBOX_CLIENT_ID,
-                consumer_key=SANDBOX_CONSUMER_KEY,
-                base_url=base_url,
-            ) as client,
+            serve_in_background(snap_app) as snap_url,
+            serve_in_background(plaid_app) as plaid_url,
+            SnapTradeClient(SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY, base_url=snap_url) as snap,
+            PlaidClient(PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET, base_url=plaid_url) as plaid,
             httpx.AsyncClient(timeout=10) as browser,
         ):
-            connector = SnapTradeConnector(client, InMemoryUserSecretStore())
-            await connector.register_user(DEMO_USER)
-            for broker in DEMO_BROKERS:
-                link = await connector.connection_link(
-                    DEMO_USER,
-                    broker=broker,
-                    connection_type="trade-if-available",
-                    custom_redirect=DEMO_REDIRECT,
-                )
-                result.connection_ids[broker] = await approve_in_portal(browser, link, broker)
-            result.accounts = await connector.list_accounts(DEMO_USER)
-            holdings = await asyncio.gather(
-                *(connector.get_holdings(DEMO_USER, a.account_id) for a in result.accounts)
+            coverage = load_coverage()
+
+            def institution_slug(brokerage: str) -> str | None:
+                entry = coverage.by_snaptrade_slug(brokerage)
+                return entry.slug if entry is not None else None
+
+            snaptrade = SnapTradeConnector(snap, secrets, institution_lookup=institution_slug)
+            plaid_connector = PlaidConnector(plaid, secrets)
+            router = LinkRouter(
+                coverage,
+                ProviderFlags(
+                    enable_snaptrade=settings.enable_snaptrade,
+                    snaptrade_admin_only=settings.snaptrade_admin_only,
+                ),
             )
-            for account, positions in zip(result.accounts, holdings, strict=True):
-                result.positions[account.account_id] = positions
+            user_id = await _fresh_demo_user(sessionmaker, secrets)
+            for institution in DEMO_INSTITUTIONS:
+                async with sessionmaker() as session:
+                    links = LinkService(
+                        session,
+                        router=router,
+                        snaptrade=snaptrade,
+                        plaid=plaid_connector,
+                        plan=settings.snaptrade_plan,
+                        guard=CostGuard(session, CostPolicy.from_settings(settings)),
+                    )
+                    start = await links.start(user_id, institution, redirect_uri=DEMO_REDIRECT)
+                    if start.provider is Provider.SNAPTRADE:
+                        broker = start.decision.provider_institution_id or ""
+                        auth_id = await approve_in_portal(browser, start.url, broker)
+                        linked = await links.complete_snaptrade(
+                            user_id, authorization_id=auth_id, institution=institution
+                        )
+                    else:
+                        await log_in_hosted_link(browser, start.url)
+                        linked = await links.complete_plaid(
+                            user_id, institution=institution, link_token=start.link_token
+                        )
+                    await session.commit()
+                result.links.append(
+                    LinkedInstitution(
+                        institution,
+                        start.provider,
+                        start.decision.reason,
+                        linked.connection,
+                        linked.accounts,
+                    )
+                )
+            sync = SyncEngine(
+                sessionmaker, {Provider.SNAPTRADE: snaptrade, Provider.PLAID: plaid_connector}
+            )
+            result.sync = await sync.sync_user(user_id)
+            async with sessionmaker() as session:
+                portfolios = PortfolioService(session)
+                portfolio = await PortfolioRepository.from_session(session).get_or_create_default(
+                    user_id
+                )
+                result.consolidation = await portfolios.consolidate(portfolio.id, user_id=user_id)
+                result.analysis = await portfolios.analysis(portfolio.id, user_id=user_id)
+                accounts = AccountRepository.from_session(session)
+                positions = PositionRepository.from_session(session)
+                for link in result.links:
+                    refreshed = []
+                    for account in link.accounts:
+                        fresh = await accounts.get(account.id)
+                        assert fresh is not None
+                        await session.refresh(fresh)
+                        refreshed.append(fresh)
+                        held = await positions.list_for_account(fresh.id)
+                        result.positions_per_account[fresh.id] = len(held)
+                    link.accounts = refreshed
+                await session.commit()
+    finally:
+        await engine.dispose()
     return result
 
 
@@ -141,67 +271,90 @@ def _quantity(value: Decimal) -> str:
 
 
 def render(result: DemoResult, console: Console) -> None:
-    accounts = Table(title="Accounts connected through SnapTrade (sandbox)", title_justify="left")
-    for column in ("Institution", "Account", "Number", "Type", "Trading", "Value", "Ccy"):
-        accounts.add_column(column, justify="right" if column == "Value" else "left")
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for a in result.accounts:
-        accounts.add_row(
-            a.institution_name,
-            a.name or "—",
-            a.number_mask or "—",
-            a.type.value,
-            "yes" if a.capabilities.trading else "no",
-            _money(a.total_value),
-            a.currency or "—",
-        )
-    console.print(accounts)
-    for a in result.accounts:
-        table = Table(
-            title=f"{a.institution_name} · {a.name or a.account_id}", title_justify="left"
-        )
-        for column in ("Symbol", "Kind", "Quantity", "Price", "Market value", "Cost basis", "Ccy"):
-            right = column in ("Quantity", "Price", "Market value", "Cost basis")
-            table.add_column(column, justify="right" if right else "left")
-        for p in result.positions.get(a.account_id, []):
-            if p.market_value is not None:
-                totals[p.currency] += p.market_value
-            name = p.instrument.symbol or p.instrument.name or "?"
-            if p.instrument.kind is InstrumentKind.OPTION and p.instrument.name:
-                name = f"{name} ({p.instrument.name})"
-            table.add_row(
-                name,
-                p.instrument.kind.value,
-                _quantity(p.quantity),
-                _money(p.price, 4) if p.instrument.kind is not InstrumentKind.CASH else "—",
-                _money(p.market_value),
-                _money(p.cost_basis),
-                p.currency,
+    links = Table(title="Connections (offline sandboxes)", title_justify="left")
+    for column in ("Institution", "Provider", "Why"):
+        links.add_column(column)
+    for link in result.links:
+        links.add_row(link.institution, link.provider.value, link.reason)
+    console.print(links)
+
+    accounts = Table(title="Accounts", title_justify="left")
+    for column in (
+        "Institution",
+        "Account",
+        "Mask",
+        "Type",
+        "Provider",
+        "Trading",
+        "Realtime",
+        "Status",
+        "Positions",
+    ):
+        accounts.add_column(column)
+    for link in result.links:
+        for a in link.accounts:
+            accounts.add_row(
+                link.connection.institution_name,
+                a.name or a.provider_account_id,
+                a.number_mask or "—",
+                a.type.value,
+                link.provider.value,
+                "yes" if a.capabilities.trading else "no",
+                "yes" if a.capabilities.realtime else "no",
+                a.sync_status.value,
+                str(result.positions_per_account.get(a.id, "—")),
             )
-        console.print(table)
-    summary = ", ".join(f"{ccy} {_money(v)}" for ccy, v in sorted(totals.items()))
-    positions = sum(len(v) for v in result.positions.values())
-    console.print(
-        f"[bold]{len(result.accounts)} accounts, {positions} positions[/bold] "
-        f"from {len(result.connection_ids)} connections; market value by currency: {summary}"
-    )
+    console.print(accounts)
+
+    if result.sync is not None:
+        s = result.sync
+        console.print(
+            f"[bold]Sync:[/bold] {s.connections_ok} connections ok, {s.connections_failed} "
+            f"failed; {s.accounts_synced} accounts, {s.positions_written} positions written; "
+            f"{s.provider_calls} provider calls ({s.calls_per_account:.1f} per account) "
+            f"in {s.seconds:.2f} s"
+        )
+
+    portfolio = Table(title="Consolidated portfolio (analysis view)", title_justify="left")
+    for column in ("Ticker", "Shares", "Type", "Ccy", "Sources", "Metadata from"):
+        portfolio.add_column(column, justify="right" if column == "Shares" else "left")
+    for ticker, line in sorted(result.analysis.items()):
+        label = f"{ticker} (cash)" if line.is_cash_proxy else ticker
+        portfolio.add_row(
+            label,
+            _quantity(line.shares),
+            line.type,
+            line.currency,
+            str(line.sources),
+            line.provider.value,
+        )
+    console.print(portfolio)
+    if result.consolidation is not None:
+        c = result.consolidation
+        cash = ", ".join(f"{ccy} {_money(v)}" for ccy, v in sorted(c.cash.items())) or "none"
+        console.print(
+            f"[bold]{c.positions} positions[/bold] from {', '.join(c.providers)}; "
+            f"{c.superseded} superseded; cash {cash}; store {result.database}"
+        )
 
 
 def demo(
     log_level: Annotated[str, typer.Option(help="Log level for provider calls.")] = "WARNING",
 ) -> None:
-    """Connect Schwab and Fidelity through the offline SnapTrade sandbox and list positions."""
+    """Link Schwab, Fidelity and Chase on the offline sandboxes, sync, and show the portfolio."""
     settings = get_settings()
     configure_logging(log_level, json=settings.log_json)
     console = Console()
     if settings.snaptrade_live:
         console.print(
             "[yellow]SnapTrade credentials are set in the environment; the demo still runs on "
-            "the offline sandbox and never calls the real service.[/yellow]"
+            "the offline sandboxes and never calls the real services.[/yellow]"
         )
     try:
-        result = asyncio.run(run_demo())
+        result = asyncio.run(run_demo(settings))
     except PortalError as exc:
-        console.print(f"[red]The connection portal failed: {exc}[/red]")
+        console.print(f"[red]A provider's connection page failed: {exc}[/red]")
         raise typer.Exit(1) from exc
     render(result, console)
+    if result.sync is None or result.sync.connections_failed:
+        raise typer.Exit(1)

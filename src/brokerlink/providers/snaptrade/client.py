@@ -1,6 +1,7 @@
 """An async SnapTrade API client over httpx: signing, retries, rate limiting, typed errors.
 
-One `httpx.AsyncClient` (pooled) per `SnapTradeClient`; use it as an async context manager.
+One transport (pooled: `providers/_transport.py` unless one is injected) per `SnapTradeClient`;
+use it as an async context manager.
 Methods return the vendor payloads (`wire.py`); `normalize.py` turns them into domain models.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, Self, cast
 from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import httpx
 from pydantic import SecretStr
@@ -23,6 +25,7 @@ from brokerlink.config import Settings
 from brokerlink.errors import ConfigurationError
 from brokerlink.log import get_logger
 from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
+from brokerlink.providers._transport import AsyncHTTPTransport, url_with_path
 from brokerlink.providers.snaptrade import wire
 from brokerlink.providers.snaptrade.errors import (
     SnapTradeError,
@@ -41,6 +44,13 @@ _log = get_logger("brokerlink.providers.snaptrade")
 _THROTTLE_DETAIL = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
 
 Query = Sequence[tuple[str, str]]
+
+# What httpx.AsyncClient would add, minus `Connection: keep-alive` (HTTP/1.1's default).
+_DEFAULT_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+    "User-Agent": "brokerlink",
+}
 
 
 class PortalLink(NamedTuple):
@@ -85,19 +95,21 @@ class SnapTradeClient:
         self._consumer_key = key
         parts = urlsplit(base_url.rstrip("/"))
         self.base_url = base_url.rstrip("/")
-        self._origin = f"{parts.scheme}://{parts.netloc}"
-        self._prefix = parts.path.rstrip("/")
+        self._origin = httpx.URL(f"{parts.scheme}://{parts.netloc}")
+        # Percent-encoded as httpx would send it: this prefix is both signed and sent verbatim.
+        self._prefix = httpx.URL(self.base_url).raw_path.split(b"?")[0].decode().rstrip("/")
         self.retry = retry or RetryPolicy()
         self._clock = clock
         self._sleep = sleep
         self._limiter = rate_limiter or RateLimiter(rate_limit_per_minute, clock=clock, sleep=sleep)
         self._account_limit = account_rate_limit_per_minute
         self._account_limiters: dict[str, RateLimiter] = {}
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=timeout,
-            headers={"Accept": "application/json", "User-Agent": "brokerlink"},
-        )
+        # Requests go straight to the transport: the SnapTrade API sets no cookies and answers
+        # no redirects, so httpx.AsyncClient's per-request cookie, auth and redirect machinery
+        # (and its URL re-parsing) would be pure cost. The pool lives in the transport.
+        self._transport = transport or _default_transport(self._origin)
+        self._timeouts = httpx.Timeout(timeout).as_dict()
+        self._closed = False
 
     @classmethod
     def from_settings(
@@ -146,7 +158,9 @@ class SnapTradeClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if not self._closed:
+            self._closed = True
+            await self._transport.aclose()
 
     # -- the request loop ------------------------------------------------------------------
 
@@ -175,8 +189,30 @@ class SnapTradeClient:
         if body is not None:
             content = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
-        url = self._origin + full_path + (f"?{raw_query}" if raw_query else "")
-        return self._http.build_request(method, url, content=content, headers=headers)
+        # The path (base prefix + ids checked by `_seg`) and the query (`build_query`) are
+        # percent-encoded ASCII by construction, so the URL need not be parsed again.
+        url = url_with_path(self._origin, full_path, raw_query or None)
+        headers.update(_DEFAULT_HEADERS)
+        return httpx.Request(
+            method, url, headers=headers, content=content, extensions={"timeout": self._timeouts}
+        )
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        try:
+            if isinstance(response.stream, httpx.SyncByteStream):
+                # Bytes already in memory (our transport reads whole bodies): the sync read skips
+                # httpx's async-generator layers (~10 µs a request).
+                response.read()
+            else:
+                await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
 
     def _observe_limits(
         self, response: httpx.Response, account_limiter: RateLimiter | None
@@ -234,8 +270,7 @@ class SnapTradeClient:
             request = self.build_request(method, path, query, body, signed=signed)
             started = time.perf_counter()
             try:
-                response = await self._http.send(request)
-                await response.aread()
+                response = await self._send(request)
             except httpx.HTTPError as exc:
                 latency_ms = round((time.perf_counter() - started) * 1000, 1)
                 again = retry and self.retry.should_retry(exc, attempt)
@@ -679,6 +714,16 @@ class SnapTradeClient:
             body={"brokerage_order_id": brokerage_order_id},
         )
         return cast(wire.CancelOrderResponse, data)
+
+
+def _default_transport(origin: httpx.URL) -> httpx.AsyncBaseTransport:
+    """Ours, unless the environment routes this origin through a proxy (`HTTPS_PROXY`,
+    `ALL_PROXY`, minus `NO_PROXY`), as httpx.AsyncClient would; ours speaks no proxy."""
+    proxies = getproxies()
+    proxy = proxies.get(origin.scheme) or proxies.get("all")
+    if proxy and not proxy_bypass(origin.host):
+        return httpx.AsyncHTTPTransport(proxy=proxy)
+    return AsyncHTTPTransport()
 
 
 def _user(user_id: str, user_secret: str) -> list[tuple[str, str]]:

@@ -101,3 +101,19 @@ async def test_override_is_allowed_recorded_and_billed(stack):
         ) == Decimal("0.24")
         guard = CostGuard(session, stack.policy)
         assert await guard.next_refresh_allowed_at(linked.connection) is not None
+
+
+async def test_the_monthly_cost_is_shown_before_and_after_linking(stack):
+    user = await stack.new_user()
+    async with stack.sessionmaker() as session:
+        before = await stack.links(session).start(user, "schwab")
+    assert before.monthly_cost == Decimal("1.75")  # SnapTrade bills per connected user
+    first = await stack.link(user, "schwab")
+    assert first.monthly_cost == Decimal("1.75")
+    async with stack.sessionmaker() as session:
+        second_snaptrade = await stack.links(session).start(user, "fidelity")
+        plaid_item = await stack.links(session).start(user, "chase")
+    assert second_snaptrade.monthly_cost == Decimal(0)  # the same SnapTrade user
+    assert plaid_item.monthly_cost == Decimal("0.18")  # Plaid bills per item
+    chase = await stack.link(user, "chase")
+    assert chase.monthly_cost == Decimal("0.18")

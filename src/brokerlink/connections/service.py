@@ -11,6 +11,7 @@ Services flush and never commit; the caller (a request, a CLI command) owns the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 import structlog
@@ -21,9 +22,9 @@ from brokerlink.domain.errors import RateLimited
 from brokerlink.domain.models import AccountSummary, RefreshResult
 from brokerlink.domain.models import Connection as ProviderConnection
 from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
-from brokerlink.models import Account, Connection
+from brokerlink.models import Account, Connection, ConnectionStatus
 from brokerlink.policies.capabilities import derive_capabilities
-from brokerlink.policies.cost_guard import CostGuard
+from brokerlink.policies.cost_guard import CostGuard, CostPolicy
 from brokerlink.providers.plaid import PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeConnector
 from brokerlink.repositories import AccountRepository, ConnectionRepository
@@ -50,6 +51,8 @@ class LinkStart:
     decision: RoutingDecision
     url: str
     link_token: str | None = None  # Plaid: read the Hosted Link result with it
+    # What keeping this connection adds to the monthly bill (USD), shown before linking.
+    monthly_cost: Decimal = Decimal(0)
 
     @property
     def provider(self) -> Provider:
@@ -61,6 +64,8 @@ class LinkResult:
     connection: Connection
     accounts: list[Account]
     reasons: dict[str, str] = field(default_factory=dict)  # account id → trading reason
+    # The user's monthly cost of keeping all their connections of this provider, after linking.
+    monthly_cost: Decimal = Decimal(0)
 
 
 class LinkService:
@@ -127,6 +132,7 @@ class LinkService:
             reason=decision.reason,
             fallback=decision.fallback_used,
         )
+        monthly = await self._added_monthly_cost(user_id, decision.provider)
         if decision.provider is Provider.SNAPTRADE:
             url = await self._snaptrade().connection_link(
                 str(user_id),
@@ -136,7 +142,7 @@ class LinkService:
                 else "read",
                 custom_redirect=redirect_uri,
             )
-            return LinkStart(decision, url)
+            return LinkStart(decision, url, monthly_cost=monthly)
         if decision.provider is Provider.PLAID:
             token, hosted = await self._plaid().create_link(
                 str(user_id),
@@ -145,7 +151,7 @@ class LinkService:
             )
             if hosted is None:
                 raise BrokerlinkError("Plaid returned no Hosted Link URL")
-            return LinkStart(decision, hosted, link_token=token)
+            return LinkStart(decision, hosted, link_token=token, monthly_cost=monthly)
         raise ValidationError(f"{decision.provider.value} has no connection flow")
 
     async def complete_snaptrade(
@@ -231,7 +237,30 @@ class LinkService:
             )
             reasons[summary.account_id] = decision.trading_reason
             stored.append(account)
-        return LinkResult(connection, stored, reasons)
+        return LinkResult(
+            connection, stored, reasons, monthly_cost=await self._monthly_cost(user_id, provider)
+        )
+
+    # -- what connections cost a month -----------------------------------------------------
+
+    async def _live_connections(self, user_id: int, provider: Provider) -> int:
+        return sum(
+            1
+            for c in await self.connections.list_for_user(user_id, provider=provider)
+            if c.status is not ConnectionStatus.DISABLED
+        )
+
+    async def _monthly_cost(self, user_id: int, provider: Provider) -> Decimal:
+        """The monthly cost of the user's current connections through `provider`."""
+        policy = self.guard.policy if self.guard is not None else CostPolicy()
+        count = await self._live_connections(user_id, provider)
+        return policy.monthly_cost(provider, connections=count, first_for_user=count > 0)
+
+    async def _added_monthly_cost(self, user_id: int, provider: Provider) -> Decimal:
+        """What one more connection through `provider` adds to the user's monthly cost."""
+        policy = self.guard.policy if self.guard is not None else CostPolicy()
+        count = await self._live_connections(user_id, provider)
+        return policy.monthly_cost(provider, connections=1, first_for_user=count == 0)
 
     # -- refresh ---------------------------------------------------------------------------
 

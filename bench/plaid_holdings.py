@@ -19,18 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from bench._sandbox import start_sandbox
 from brokerlink.log import configure_logging
 from brokerlink.providers.plaid import PlaidClient, normalize
 
@@ -48,48 +44,9 @@ class Run:
     cpu_per_request: float
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_sandbox() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "brokerlink",
-        "sandbox",
-        "plaid",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--client-id",
-        CLIENT_ID,
-        "--secret",
-        SECRET,
-        "--product-ready-delay",
-        "0",
-        "--no-rate-limits",
-    ]
-    # stderr to a file, not a pipe: a pipe nobody reads would stall the server once full.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"sandbox exited: {log.read().decode(errors='replace')}")
-        try:
-            if httpx.get(base_url + "/sandbox-admin/status", timeout=1).json().get("online"):
-                return proc, base_url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("sandbox did not start within 20 s")
+def _start() -> tuple[subprocess.Popen[bytes], str]:
+    options = ["--client-id", CLIENT_ID, "--secret", SECRET, "--product-ready-delay", "0"]
+    return start_sandbox("plaid", [*options, "--no-rate-limits"], "/sandbox-admin/status")
 
 
 def _client(base_url: str) -> PlaidClient:
@@ -198,7 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("WARNING")  # per-call events are INFO; printing them is not what we measure
 
-    proc, base_url = start_sandbox()
+    proc, base_url = _start()
     try:
         token, holdings = asyncio.run(prepare(base_url))
         print(

@@ -22,15 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
 
+from bench._sandbox import start_sandbox
 from brokerlink.log import configure_logging
 from brokerlink.providers.snaptrade import SnapTradeClient
 
@@ -46,44 +45,9 @@ class Fixture:
     account_id: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_sandbox() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "brokerlink",
-        "sandbox",
-        "snaptrade",
-        "--port",
-        str(port),
-        "--client-id",
-        CLIENT_ID,
-        "--consumer-key",
-        CONSUMER_KEY,
-        "--rate-limit",
-        "0",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(
-                f"sandbox exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
-        try:
-            if httpx.get(base_url + "/", timeout=1).json().get("online"):
-                return proc, base_url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("sandbox did not start within 20 s")
+def _start() -> tuple[subprocess.Popen[bytes], str]:
+    options = ["--client-id", CLIENT_ID, "--consumer-key", CONSUMER_KEY, "--rate-limit", "0"]
+    return start_sandbox("snaptrade", options, "/")
 
 
 async def prepare(base_url: str) -> Fixture:
@@ -212,7 +176,7 @@ def main() -> None:
         Row(f"+{ms}, {args.threads} in flight", args.latency, args.threads, args.threads),
         Row(f"+{ms}, fan-out*", args.latency, args.threads, args.fan_out),
     ]
-    proc, base_url = start_sandbox()
+    proc, base_url = _start()
     try:
         fx = asyncio.run(prepare(base_url))
         print(

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from brokerlink.providers import _transport
 from brokerlink.providers._transport import AsyncHTTPTransport, url_with_path
 from brokerlink.providers.snaptrade import SnapTradeClient
 from brokerlink.sandbox.snaptrade import create_app
+from tests.fixtures.uvicorn_thread import serve_in_thread
 
 CLIENT_ID = "TRANSPORT-CLIENT"
 CONSUMER_KEY = "transport-consumer-key"
@@ -33,26 +32,10 @@ def test_exported_members():
 
 @pytest.fixture
 def served() -> Iterator[str]:
-    app = create_app(client_id=CLIENT_ID, consumer_key=CONSUMER_KEY, rate_limit=0)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn exited"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(
+        create_app(client_id=CLIENT_ID, consumer_key=CONSUMER_KEY, rate_limit=0)
+    ) as base_url:
+        yield base_url
 
 
 class TestAgainstSandbox:

@@ -11,7 +11,6 @@ import pytest_asyncio
 from brokerlink.domain import InstrumentKind, OrderRequest, OrderSide
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.snaptrade import (
-    InMemoryUserSecretStore,
     SnapTradeAuthError,
     SnapTradeClient,
     SnapTradeConnector,
@@ -20,6 +19,7 @@ from brokerlink.providers.snaptrade import (
 )
 from brokerlink.sandbox._faults import FaultConfig
 from brokerlink.sandbox.snaptrade import create_app
+from brokerlink.secrets import MemorySecretStore
 from tests.fixtures.openapi import SNAPTRADE_SPEC, SpecCheckingTransport, SpecValidator
 
 CLIENT_ID = "SANDBOXTEST"
@@ -49,7 +49,7 @@ async def client(transport):
 
 @pytest_asyncio.fixture
 async def connector(client):
-    return SnapTradeConnector(client, InMemoryUserSecretStore())
+    return SnapTradeConnector(client, MemorySecretStore())
 
 
 async def _connect(connector: SnapTradeConnector, broker: str, slug: str) -> str:

@@ -21,11 +21,11 @@ from brokerlink.domain import (
 )
 from brokerlink.log import _redact_processor
 from brokerlink.providers.snaptrade import (
-    InMemoryUserSecretStore,
     SnapTradeAuthError,
     SnapTradeConnector,
     UserSecretInvalid,
 )
+from brokerlink.secrets import MemorySecretStore
 from brokerlink.secrets.store import snaptrade_user_secret_name
 
 from .conftest import ACCOUNT_ID, json_response
@@ -164,7 +164,7 @@ def fake() -> FakeSnapTrade:
 @pytest_asyncio.fixture
 async def connector(make_client, fake):
     async with make_client(fake, rate_limit_per_minute=0) as client:
-        yield SnapTradeConnector(client, InMemoryUserSecretStore())
+        yield SnapTradeConnector(client, MemorySecretStore())
 
 
 @pytest.mark.asyncio
@@ -296,7 +296,7 @@ class TestRotation:
         assert not any("deleteUser" in c for c in fake.calls)
 
     async def test_adopts_secret_rotated_by_another_process(self, make_client, fake):
-        store = InMemoryUserSecretStore()
+        store = MemorySecretStore()
         async with make_client(fake, rate_limit_per_minute=0) as client:
             a = SnapTradeConnector(client, store)
             b = SnapTradeConnector(client, store)

@@ -8,10 +8,10 @@ import brokerlink.providers.snaptrade as snaptrade
 from brokerlink.domain import Provider
 from brokerlink.providers.registry import ProviderNotConfigured, connector_for
 from brokerlink.providers.snaptrade import (
-    InMemoryUserSecretStore,
     SnapTradeClient,
     SnapTradeConnector,
 )
+from brokerlink.secrets import MemorySecretStore
 
 
 class TestConnectorFor:
@@ -19,24 +19,24 @@ class TestConnectorFor:
     async def test_snaptrade(self):
         async with SnapTradeClient("C", "K") as client:
             connector = connector_for(
-                Provider.SNAPTRADE, secrets=InMemoryUserSecretStore(), snaptrade_client=client
+                Provider.SNAPTRADE, secrets=MemorySecretStore(), snaptrade_client=client
             )
         assert isinstance(connector, SnapTradeConnector)
         assert connector.provider is Provider.SNAPTRADE
 
     def test_snaptrade_without_client(self):
         with pytest.raises(ProviderNotConfigured, match="SnapTrade"):
-            connector_for(Provider.SNAPTRADE, secrets=InMemoryUserSecretStore())
+            connector_for(Provider.SNAPTRADE, secrets=MemorySecretStore())
 
     @pytest.mark.parametrize("provider", [Provider.PLAID, Provider.MANUAL])
     def test_others_are_typed_errors(self, provider):
         with pytest.raises(ProviderNotConfigured):
-            connector_for(provider, secrets=InMemoryUserSecretStore())
+            connector_for(provider, secrets=MemorySecretStore())
 
     def test_every_provider_is_handled(self):
         for provider in Provider:
             try:
-                connector_for(provider, secrets=InMemoryUserSecretStore())
+                connector_for(provider, secrets=MemorySecretStore())
             except ProviderNotConfigured:
                 pass
 
@@ -44,7 +44,6 @@ class TestConnectorFor:
 def test_exported_members():
     assert sorted(snaptrade.__all__) == [
         "DEFAULT_BASE_URL",
-        "InMemoryUserSecretStore",
         "PortalLink",
         "SnapTradeAuthError",
         "SnapTradeBadRequest",

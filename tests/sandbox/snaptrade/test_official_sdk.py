@@ -7,18 +7,16 @@ deserialises responses with its own generated models.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 
 from brokerlink.sandbox.snaptrade import create_app
 from brokerlink.sandbox.snaptrade.signing import expected_signature
+from tests.fixtures.uvicorn_thread import serve_in_thread
 
 snaptrade_client = pytest.importorskip("snaptrade_client")
 
@@ -29,26 +27,8 @@ CONSUMER_KEY = "sdk-consumer-key"
 @pytest.fixture
 def served() -> Iterator[str]:
     """The sandbox under uvicorn in a background thread; yields http://127.0.0.1:PORT."""
-    app = create_app(client_id=CLIENT_ID, consumer_key=CONSUMER_KEY)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn exited"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(create_app(client_id=CLIENT_ID, consumer_key=CONSUMER_KEY)) as base_url:
+        yield base_url
 
 
 def _sandbox_connect(base: str, user_id: str, secret: str, broker: str) -> dict:

@@ -14,12 +14,10 @@ from brokerlink.providers.snaptrade.errors import (
     SnapTradeServerError,
     UserSecretInvalid,
 )
-from brokerlink.providers.snaptrade.memory import InMemoryUserSecretStore
 from brokerlink.providers.snaptrade.signing import sign
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "InMemoryUserSecretStore",
     "PortalLink",
     "SnapTradeAuthError",
     "SnapTradeBadRequest",

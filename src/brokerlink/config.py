@@ -110,6 +110,20 @@ class Settings(BaseSettings):
         validation_alias=_env("SNAPTRADE_ADMIN_ONLY", "BROKERLINK_SNAPTRADE_ADMIN_ONLY"),
     )
 
+    # Plaid. The client id and secret are the app's credentials: no defaults.
+    plaid_client_id: str | None = Field(
+        default=None, validation_alias=_env("PLAID_CLIENT_ID", "BROKERLINK_PLAID_CLIENT_ID")
+    )
+    plaid_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("PLAID_SECRET", "BROKERLINK_PLAID_SECRET")
+    )
+    plaid_env: Literal["sandbox", "production"] = Field(
+        default="production", validation_alias=_env("PLAID_ENV", "BROKERLINK_PLAID_ENV")
+    )
+    plaid_base_url: str | None = Field(
+        default=None, validation_alias=_env("PLAID_BASE_URL", "BROKERLINK_PLAID_BASE_URL")
+    )
+
     # An operator's own coverage map (TOML, same schema as routing/coverage.toml). A file that
     # does not parse or validate never takes effect: the shipped (last good) map stays.
     coverage_file: Path | None = None
@@ -136,6 +150,11 @@ class Settings(BaseSettings):
     def snaptrade_live(self) -> bool:
         """Real credentials in the environment switch SnapTrade from the sandbox to the service."""
         return bool(self.snaptrade_client_id and self.snaptrade_consumer_key)
+
+    @property
+    def plaid_live(self) -> bool:
+        """Real Plaid credentials in the environment switch Plaid to the service."""
+        return bool(self.plaid_client_id and self.plaid_secret)
 
     @property
     def snaptrade_url(self) -> str | None:

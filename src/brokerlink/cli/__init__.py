@@ -7,6 +7,7 @@ import typer
 from brokerlink.cli.db import db_app
 from brokerlink.cli.institutions import institutions
 from brokerlink.cli.sandbox import sandbox_app
+from brokerlink.cli.sync import sync
 
 __all__ = ["app", "main"]
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 app.command("institutions")(institutions)
+app.command("sync")(sync)
 
 
 @app.command("demo")

@@ -123,7 +123,9 @@ class SyncEngine:
         user_concurrency: int = 16,
         capabilities_for: CapabilitiesFor = _no_capabilities,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_connection: Callable[[ConnectionOutcome], None] | None = None,
     ) -> None:
+        self.on_connection = on_connection
         self.sessionmaker = sessionmaker
         self.connectors = connectors
         limits = {Provider.SNAPTRADE: 8, Provider.PLAID: 8, **(concurrency or {})}
@@ -157,6 +159,10 @@ class SyncEngine:
         return summary.connections[0]
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _report(self, outcome: ConnectionOutcome) -> None:
+        if self.on_connection is not None:
+            self.on_connection(outcome)
 
     async def _run(self, jobs: Iterable[Awaitable[SyncSummary]]) -> SyncSummary:
         started = time.perf_counter()
@@ -201,6 +207,7 @@ class SyncEngine:
             for cid in connections.values():
                 summary.connections.append(ConnectionOutcome(cid, provider, False, error))
                 await self._fail_connection(cid, error, broken=False)
+                self._report(summary.connections[-1])
             return summary
         slot = self._slots.setdefault(provider, asyncio.Semaphore(8))
         try:
@@ -218,6 +225,7 @@ class SyncEngine:
                     ConnectionOutcome(cid, provider, False, reason, broken=broken)
                 )
                 await self._fail_connection(cid, reason, broken=broken)
+                self._report(summary.connections[-1])
             return summary
 
         grouped: dict[str, list[AccountSummary]] = {key: [] for key in connections}
@@ -258,6 +266,7 @@ class SyncEngine:
                     await repo.set_status(connection, ConnectionStatus.BROKEN, outcome.error)
             if missing_note:
                 log.info("sync.accounts.missing", connection_id=cid, detail=missing_note)
+            self._report(outcome)
             return outcome
 
         summary.connections.extend(

@@ -1,0 +1,93 @@
+"""Provider connectors built from settings, at an edge (CLI, app lifespan, worker).
+
+Real credentials in the environment select the real services. Without them a provider is
+available only when its URL is given explicitly, pointing at a running sandbox
+(`brokerlink sandbox snaptrade|plaid`), which is then called with the sandbox's own documented
+credentials. A provider with neither is simply absent, and syncs say so per connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
+from brokerlink.cli.sandbox_plaid import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
+from brokerlink.config import Settings
+from brokerlink.domain.enums import Provider
+from brokerlink.providers._http import RetryPolicy
+from brokerlink.providers.plaid import PlaidClient, PlaidConnector
+from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
+from brokerlink.routing.coverage import load_coverage
+from brokerlink.secrets import SecretStore
+
+__all__ = ["Connectors", "provider_connectors"]
+
+
+@dataclass
+class Connectors:
+    snaptrade: SnapTradeConnector | None = None
+    plaid: PlaidConnector | None = None
+
+    def by_provider(self) -> dict[Provider, SnapTradeConnector | PlaidConnector]:
+        found: dict[Provider, SnapTradeConnector | PlaidConnector] = {}
+        if self.snaptrade is not None:
+            found[Provider.SNAPTRADE] = self.snaptrade
+        if self.plaid is not None:
+            found[Provider.PLAID] = self.plaid
+        return found
+
+    def describe(self) -> str:
+        names = [p.value for p in self.by_provider()]
+        return ", ".join(names) if names else "none"
+
+
+@asynccontextmanager
+async def provider_connectors(
+    settings: Settings,
+    secrets: SecretStore,
+    *,
+    snaptrade_url: str | None = None,
+    plaid_url: str | None = None,
+) -> AsyncIterator[Connectors]:
+    """The connectors the settings allow, open for the duration of the block."""
+    coverage = load_coverage()
+
+    def institution_slug(brokerage: str) -> str | None:
+        entry = coverage.by_snaptrade_slug(brokerage)
+        return entry.slug if entry is not None else None
+
+    found = Connectors()
+    async with AsyncExitStack() as stack:
+        if settings.snaptrade_live:
+            client = SnapTradeClient.from_settings(settings, base_url=snaptrade_url)
+            found.snaptrade = SnapTradeConnector(
+                await stack.enter_async_context(client),
+                secrets,
+                institution_lookup=institution_slug,
+            )
+        elif snaptrade_url:
+            client = SnapTradeClient(
+                SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY, base_url=snaptrade_url
+            )
+            found.snaptrade = SnapTradeConnector(
+                await stack.enter_async_context(client),
+                secrets,
+                institution_lookup=institution_slug,
+            )
+        if settings.plaid_live:
+            assert settings.plaid_client_id is not None
+            assert settings.plaid_secret is not None
+            plaid = PlaidClient(
+                settings.plaid_client_id,
+                settings.plaid_secret,
+                environment=settings.plaid_env,
+                base_url=plaid_url or settings.plaid_base_url,
+                retry=RetryPolicy(max_retries=settings.snaptrade_max_retries),
+            )
+            found.plaid = PlaidConnector(await stack.enter_async_context(plaid), secrets)
+        elif plaid_url:
+            plaid = PlaidClient(PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET, base_url=plaid_url)
+            found.plaid = PlaidConnector(await stack.enter_async_context(plaid), secrets)
+        yield found

@@ -1,0 +1,110 @@
+"""`brokerlink sync` against running sandboxes: links made first, then synced with progress."""
+
+import asyncio
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from brokerlink.cli import app
+from brokerlink.cli.demo import approve_in_portal, log_in_hosted_link
+from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
+from brokerlink.cli.sandbox_plaid import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
+from brokerlink.config import Settings, get_settings
+from brokerlink.connections import LinkService
+from brokerlink.db import migrate
+from brokerlink.db.session import create_engine, create_sessionmaker
+from brokerlink.domain import Provider
+from brokerlink.repositories import PortfolioRepository, UserRepository
+from brokerlink.routing import LinkRouter, load_coverage
+from brokerlink.runtime import provider_connectors
+from brokerlink.sandbox import plaid as plaid_sandbox
+from brokerlink.sandbox import snaptrade as snaptrade_sandbox
+from brokerlink.secrets import secret_store_from_settings
+from tests.fixtures.uvicorn_thread import serve_in_thread
+
+
+@pytest.fixture
+def sandboxes():
+    snap = snaptrade_sandbox.create_app(
+        client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
+    )
+    plaid = plaid_sandbox.create_app(
+        client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET, product_ready_delay=0
+    )
+    with serve_in_thread(snap) as snap_url, serve_in_thread(plaid) as plaid_url:
+        yield snap_url, plaid_url
+
+
+async def _link(settings, snap_url, plaid_url):
+    url = settings.database_url_resolved
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await migrate.upgrade_async(url)
+    engine = create_engine(url)
+    sessionmaker = create_sessionmaker(engine)
+    secrets = secret_store_from_settings(settings)
+    async with sessionmaker() as session:
+        user = await UserRepository.from_session(session).create(email="sync@example.com")
+        await PortfolioRepository.from_session(session).get_or_create_default(user.id)
+        await session.commit()
+    async with (
+        provider_connectors(settings, secrets, snaptrade_url=snap_url, plaid_url=plaid_url) as c,
+        httpx.AsyncClient() as browser,
+    ):
+        for institution in ("schwab", "chase"):
+            async with sessionmaker() as session:
+                links = LinkService(
+                    session,
+                    router=LinkRouter(load_coverage()),
+                    snaptrade=c.snaptrade,
+                    plaid=c.plaid,
+                )
+                start = await links.start(user.id, institution, redirect_uri="http://app.test/")
+                if start.provider is Provider.SNAPTRADE:
+                    auth = await approve_in_portal(
+                        browser, start.url, start.decision.provider_institution_id
+                    )
+                    await links.complete_snaptrade(
+                        user.id, authorization_id=auth, institution=institution
+                    )
+                else:
+                    await log_in_hosted_link(browser, start.url)
+                    await links.complete_plaid(
+                        user.id, institution=institution, link_token=start.link_token
+                    )
+                await session.commit()
+    await engine.dispose()
+    return user.id
+
+
+@pytest.mark.asyncio
+async def test_sync_command_syncs_every_connection_with_a_summary(sandboxes):
+    snap_url, plaid_url = sandboxes
+    user = await _link(Settings(), snap_url, plaid_url)
+    get_settings.cache_clear()
+    try:
+        outcome = await asyncio.to_thread(
+            CliRunner().invoke,
+            app,
+            ["sync", "--user", str(user), "--snaptrade-url", snap_url, "--plaid-url", plaid_url],
+            env={"COLUMNS": "200"},
+        )
+    finally:
+        get_settings.cache_clear()
+    assert outcome.exit_code == 0, outcome.output
+    assert "providers: snaptrade, plaid" in outcome.output
+    assert "2 ok, 0 failed" in outcome.output
+    assert "provider calls" in outcome.output
+
+
+def test_sync_without_any_provider_reports_each_connection_failed(sandboxes):
+    snap_url, plaid_url = sandboxes
+    asyncio.run(_link(Settings(), snap_url, plaid_url))
+    get_settings.cache_clear()
+    try:
+        outcome = CliRunner().invoke(app, ["sync"], env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert outcome.exit_code == 1
+    assert "providers: none" in outcome.output
+    assert "no snaptrade connector is configured" in outcome.output

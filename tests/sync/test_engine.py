@@ -22,6 +22,7 @@ from brokerlink.domain import (
 )
 from brokerlink.domain.errors import ProviderUnavailable, ReconnectRequired
 from brokerlink.models import AccountSyncStatus, ConnectionStatus
+from brokerlink.portfolio.service import PortfolioService
 from brokerlink.repositories import (
     AccountRepository,
     ConnectionRepository,
@@ -256,3 +257,90 @@ async def test_sync_all_and_sync_connection(sessionmaker, world):
     outcome = await engine.sync_connection(connection_id)
     assert outcome.ok
     assert [a.positions for a in outcome.accounts] == [2, 1]
+
+
+async def _account_ids(sessionmaker, connection_id):
+    async with sessionmaker() as session:
+        rows = await AccountRepository.from_session(session).list_for_connection(connection_id)
+        return {a.provider_account_id: a.id for a in rows}
+
+
+@pytest.mark.asyncio
+async def test_an_account_relinked_under_a_new_id_keeps_its_identity(sessionmaker, world):
+    user_id, connection_id, auth = world
+    connector = ScriptedConnector(auth)
+    engine = SyncEngine(sessionmaker, {Provider.SNAPTRADE: connector}, clock=lambda: NOW)
+    await engine.sync_user(user_id)
+    before = await _account_ids(sessionmaker, connection_id)
+    async with sessionmaker() as session:
+        manual = await PortfolioService(session).add_manual(
+            user_id, ticker="GOOG", quantity=Decimal("2"), account_id=before["a1"]
+        )
+        await session.commit()
+
+    # The provider now reports a1 under a new id (same mask, type and holdings).
+    connector.accounts["a1-new"] = connector.accounts.pop("a1").model_copy(
+        update={"account_id": "a1-new"}
+    )
+    connector.holdings["a1-new"] = connector.holdings.pop("a1")
+    await engine.sync_user(user_id)
+
+    after = await _account_ids(sessionmaker, connection_id)
+    assert after == {"a1-new": before["a1"], "a2": before["a2"]}
+    held, status, _ = await _state(sessionmaker, connection_id)
+    assert status["a1-new"] == (AccountSyncStatus.FRESH, None)
+    async with sessionmaker() as session:
+        kept = await PositionRepository.from_session(session).get(manual.id)
+        assert kept.account_id == before["a1"]  # the manual edit stayed with the account
+
+
+@pytest.mark.asyncio
+async def test_a_reconnect_moves_accounts_from_the_broken_connection(sessionmaker, world):
+    user_id, connection_id, auth = world
+    connector = ScriptedConnector(auth)
+    engine = SyncEngine(sessionmaker, {Provider.SNAPTRADE: connector}, clock=lambda: NOW)
+    await engine.sync_user(user_id)
+    before = await _account_ids(sessionmaker, connection_id)
+
+    new_auth = f"{auth}-re"
+    async with sessionmaker() as session:
+        repo = ConnectionRepository.from_session(session)
+        old = await repo.get(connection_id)
+        await repo.set_status(old, ConnectionStatus.BROKEN, "login required")
+        fresh = await repo.upsert(
+            user_id=user_id,
+            provider=Provider.SNAPTRADE,
+            provider_connection_id=new_auth,
+            institution_name="Charles Schwab",
+            institution_slug="schwab",
+        )
+        await session.commit()
+        new_connection_id = fresh.id
+    for key in list(connector.accounts):
+        connector.accounts[key] = connector.accounts[key].model_copy(
+            update={"connection_id": new_auth}
+        )
+    await engine.sync_user(user_id)
+
+    assert await _account_ids(sessionmaker, new_connection_id) == before
+    assert await _account_ids(sessionmaker, connection_id) == {}
+
+
+@pytest.mark.asyncio
+async def test_different_holdings_are_a_different_account(sessionmaker, world):
+    user_id, connection_id, auth = world
+    connector = ScriptedConnector(auth)
+    engine = SyncEngine(sessionmaker, {Provider.SNAPTRADE: connector}, clock=lambda: NOW)
+    await engine.sync_user(user_id)
+    before = await _account_ids(sessionmaker, connection_id)
+
+    connector.accounts["a3"] = connector.accounts.pop("a1").model_copy(update={"account_id": "a3"})
+    connector.holdings["a3"] = [("TSLA", "1"), ("NFLX", "2")]
+    del connector.holdings["a1"]
+    await engine.sync_user(user_id)
+
+    after = await _account_ids(sessionmaker, connection_id)
+    assert after["a1"] == before["a1"]
+    assert after["a3"] not in before.values()
+    _, status, _ = await _state(sessionmaker, connection_id)
+    assert status["a1"] == (AccountSyncStatus.STALE, "no longer reported by the provider")

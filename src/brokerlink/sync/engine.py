@@ -131,6 +131,8 @@ class SyncEngine:
         limits = {Provider.SNAPTRADE: 8, Provider.PLAID: 8, **(concurrency or {})}
         self._slots = {p: asyncio.Semaphore(n) for p, n in limits.items()}
         self._users = asyncio.Semaphore(user_concurrency)
+        # Fingerprint matching reads and claims accounts: one claim at a time.
+        self._claims = asyncio.Lock()
         self.capabilities_for = capabilities_for
         self.clock = clock
 
@@ -244,8 +246,10 @@ class SyncEngine:
 
         async def one_connection(key: str, cid: int) -> ConnectionOutcome:
             outcome = ConnectionOutcome(cid, provider, True)
+            reported = frozenset(a.account_id for a in grouped[key])
             account_jobs = [
-                self._sync_account(connector, slot, user_id, cid, a, summary) for a in grouped[key]
+                self._sync_account(connector, slot, user_id, cid, a, summary, reported)
+                for a in grouped[key]
             ]
             outcome.accounts = list(await asyncio.gather(*account_jobs))
             missing_note = await self._mark_missing(cid, {a.account_id for a in grouped[key]})
@@ -260,7 +264,9 @@ class SyncEngine:
                 assert connection is not None
                 if outcome.ok:
                     await repo.mark_synced(connection, self.clock())
-                    if connection.status is ConnectionStatus.BROKEN:
+                    # Repaired only when the provider shows its accounts again: a broken link
+                    # that now reports nothing (its accounts re-linked elsewhere) stays broken.
+                    if connection.status is ConnectionStatus.BROKEN and grouped[key]:
                         await repo.set_status(connection, ConnectionStatus.ACTIVE, None)
                 elif outcome.broken:
                     await repo.set_status(connection, ConnectionStatus.BROKEN, outcome.error)
@@ -282,23 +288,31 @@ class SyncEngine:
         connection_id: int,
         summary_row: AccountSummary,
         summary: SyncSummary,
+        reported: frozenset[str] = frozenset(),
     ) -> AccountOutcome:
         outcome = AccountOutcome(summary_row.account_id, ok=False)
-        async with transaction(self.sessionmaker) as session:
-            account = await self._upsert_account(session, connection_id, summary_row)
-            account_id = account.id
         try:
             async with slot:
                 summary.provider_calls += 1
                 positions = await connector.get_holdings(str(user_id), summary_row.account_id)
         except Exception as error:  # noqa: BLE001 - recorded on the account, never fatal
+            async with transaction(self.sessionmaker) as session:
+                failed_id = (await self._upsert_account(session, connection_id, summary_row)).id
             broken = _needs_reconnect(error)
             outcome.error = ("reconnect: " if broken else "") + _reason(error)
-            await self._fail_account(account_id, outcome.error, broken=broken)
-            log.warning("sync.account.failed", account_id=account_id, error=outcome.error)
+            await self._fail_account(failed_id, outcome.error, broken=broken)
+            log.warning("sync.account.failed", account_id=failed_id, error=outcome.error)
             return outcome
         now = self.clock()
+        account_id: int | None = None
         try:
+            async with self._claims, transaction(self.sessionmaker) as session:
+                accounts = AccountRepository.from_session(session)
+                if await accounts.get_by_provider_id(connection_id, summary_row.account_id) is None:
+                    await self._adopt_relinked(
+                        session, user_id, connection_id, summary_row, positions, reported
+                    )
+                account_id = (await self._upsert_account(session, connection_id, summary_row)).id
             async with transaction(self.sessionmaker) as session:
                 accounts = AccountRepository.from_session(session)
                 stored = await accounts.get(account_id)
@@ -314,12 +328,71 @@ class SyncEngine:
                 )
         except Exception as error:  # noqa: BLE001 - a bad payload fails closed
             outcome.error = f"could not store the positions: {_reason(error)}"
-            await self._fail_account(account_id, outcome.error, broken=False)
+            if account_id is not None:
+                await self._fail_account(account_id, outcome.error, broken=False)
             log.warning("sync.account.failed", account_id=account_id, error=outcome.error)
             return outcome
         outcome.ok = True
         log.info("sync.account.completed", account_id=account_id, positions=outcome.positions)
         return outcome
+
+    async def _adopt_relinked(
+        self,
+        session: AsyncSession,
+        user_id: int,
+        connection_id: int,
+        row: AccountSummary,
+        positions: Sequence[Position],
+        reported: frozenset[str],
+    ) -> None:
+        """A provider account we have not seen may be one we have, re-linked under a new id.
+
+        Matched by fingerprint: same user, provider and institution, same number mask and type,
+        compatible currency, and overlapping holdings. The stored account then takes the new
+        upstream id (and connection), keeping its history and manual edits, instead of
+        appearing twice.
+        """
+        if not row.number_mask:
+            return
+        connections = ConnectionRepository.from_session(session)
+        connection = await connections.get(connection_id)
+        assert connection is not None
+        new_tickers = {p.instrument.symbol for p in positions if p.instrument.symbol}
+        positions_repo = PositionRepository.from_session(session)
+        for candidate in await AccountRepository.from_session(session).list_for_user(user_id):
+            if candidate.number_mask != row.number_mask or candidate.type is not row.type:
+                continue
+            if candidate.currency and row.currency and candidate.currency != row.currency:
+                continue
+            if candidate.connection_id == connection_id and (
+                candidate.provider_account_id in reported
+            ):
+                continue  # still reported under its own id: a different account
+            owner = await connections.get(candidate.connection_id)
+            if (
+                owner is None
+                or owner.provider is not connection.provider
+                or not owner.institution_slug
+                or owner.institution_slug != connection.institution_slug
+            ):
+                continue
+            if owner.id != connection_id and owner.status is ConnectionStatus.ACTIVE:
+                continue  # a working link of its own: not a re-link
+            old_tickers = {p.ticker for p in await positions_repo.list_for_account(candidate.id)}
+            if old_tickers and new_tickers:
+                overlap = len(old_tickers & new_tickers) / min(len(old_tickers), len(new_tickers))
+                if overlap < 0.5:
+                    continue
+            log.info(
+                "sync.account.relinked",
+                account_id=candidate.id,
+                old=candidate.provider_account_id,
+                new=row.account_id,
+            )
+            candidate.connection_id = connection_id
+            candidate.provider_account_id = row.account_id
+            await session.flush()
+            return
 
     async def _upsert_account(
         self, session: AsyncSession, connection_id: int, row: AccountSummary

@@ -48,6 +48,7 @@ from brokerlink.routing.coverage import load_coverage
 from brokerlink.secrets import SecretNotFound, SecretStore, secret_store_from_settings
 from brokerlink.secrets.credentials import (
     AppCredentials,
+    AppCredentialsProvider,
     SnapTradeUserSecret,
     get_app_credentials,
     store_app_credentials,
@@ -171,6 +172,7 @@ def shutdown() -> None:
 async def _build_core(settings: Settings) -> _Core:
     stack = AsyncExitStack()
     secrets = secret_store_from_settings(settings)
+    rotation: AppCredentialsProvider | None = None
     client_id = settings.snaptrade_client_id
     key = (
         settings.snaptrade_consumer_key.get_secret_value()
@@ -186,8 +188,11 @@ async def _build_core(settings: Settings) -> _Core:
         if stored is not None:
             client_id, key = stored.client_id, stored.consumer_key.get_secret_value()
             base_url = base_url or "https://api.snaptrade.com"
+            # Credentials from the store follow a rotation without a restart.
+            rotation = AppCredentialsProvider(secrets)
     sandbox_url = None
     if not (client_id and key):
+        rotation = None
         # No credentials anywhere: the embedded sandbox, as `make demo` uses it.
         from brokerlink.cli._serve import serve_in_background
         from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
@@ -205,6 +210,7 @@ async def _build_core(settings: Settings) -> _Core:
             base_url=base_url,
             timeout=settings.snaptrade_timeout_seconds,
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
+            credentials=rotation,
         )
     )
     coverage = load_coverage()

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, NamedTuple, Self, cast
+from typing import Any, NamedTuple, Protocol, Self, cast
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -60,6 +60,26 @@ class PortalLink(NamedTuple):
     session_id: str | None
 
 
+# 401 codes that mean the app's own credentials were refused (signature, unknown clientId).
+_APP_CREDENTIAL_CODES = frozenset({"1076", "1078"})
+
+
+class _AppCredentials(Protocol):
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def consumer_key(self) -> SecretStr: ...
+
+
+class CredentialsSource(Protocol):
+    """Current app credentials (e.g. `brokerlink.secrets.AppCredentialsProvider`)."""
+
+    async def current(self) -> _AppCredentials: ...
+
+    def invalidate(self) -> None: ...
+
+
 class SnapTradeClient:
     """Signed calls to the SnapTrade API.
 
@@ -83,6 +103,7 @@ class SnapTradeClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rate_limiter: RateLimiter | None = None,
+        credentials: CredentialsSource | None = None,
     ) -> None:
         if not client_id:
             raise ValueError("client_id is required")
@@ -110,6 +131,8 @@ class SnapTradeClient:
         self._transport = transport or _default_transport(self._origin)
         self._timeouts = httpx.Timeout(timeout).as_dict()
         self._closed = False
+        # Where rotated app credentials come from (the secret store); None: fixed for life.
+        self._credentials = credentials
 
     @classmethod
     def from_settings(
@@ -246,6 +269,16 @@ class SnapTradeClient:
                 seconds = float(match.group(1))
         return seconds
 
+    async def _adopt_credentials(self) -> bool:
+        """Take the source's current credentials; True when they changed."""
+        assert self._credentials is not None
+        current = await self._credentials.current()
+        pair = (current.client_id, current.consumer_key.get_secret_value())
+        if pair == (self.client_id, self._consumer_key):
+            return False
+        self.client_id, self._consumer_key = pair
+        return True
+
     async def _call(
         self,
         method: str,
@@ -261,6 +294,9 @@ class SnapTradeClient:
     ) -> Any:
         """Send, retry when allowed, and return the parsed JSON of a 2xx answer."""
         attempt = 0
+        reread = False
+        if self._credentials is not None and signed:
+            await self._adopt_credentials()
         while True:
             attempt += 1
             await self._limiter.acquire()
@@ -311,6 +347,22 @@ class SnapTradeClient:
                         field="$",
                     ) from parse_error
                 return payload
+
+            if (
+                status == 401
+                and signed
+                and not reread
+                and self._credentials is not None
+                and _code_of(payload) in _APP_CREDENTIAL_CODES
+            ):
+                # The app's key may have been rotated: re-read it once. A 401 placed nothing,
+                # so sending again is safe even for an order.
+                reread = True
+                self._credentials.invalidate()
+                if await self._adopt_credentials():
+                    _log.info(event, operation=operation, credentials="rotated", attempt=attempt)
+                    attempt -= 1
+                    continue
 
             retry_after = self._retry_after(response, payload)
             if status == 429 and retry_after is not None:

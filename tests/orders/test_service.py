@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from brokerlink.domain import OrderRequest, OrderSide, OrderType, Provider
-from brokerlink.errors import NotFoundError
+from brokerlink.errors import NotFoundError, ValidationError
 from brokerlink.orders import OrderInDoubt, OrderService
 from brokerlink.policies import TradingRefused
 from brokerlink.sandbox._faults import FaultConfig
@@ -14,6 +14,15 @@ from brokerlink.sandbox._faults import FaultConfig
 pytestmark = pytest.mark.asyncio
 
 BUY_ONE = OrderRequest(account_id="", side=OrderSide.BUY, symbol="AAPL", quantity=Decimal(1))
+
+
+def _placements(stack):
+    """Orders sent to SnapTrade: checked trades (`/trade/{id}`) and plain ones (`/trade/place`)."""
+    return sum(
+        n
+        for path, n in stack.snaptrade_wire.paths.items()
+        if path.startswith("/trade/") and path != "/trade/impact"
+    )
 
 
 def _service(stack):
@@ -28,11 +37,11 @@ async def test_the_same_key_never_places_twice(stack):
     first = await orders.place(user, account.id, BUY_ONE, idempotency_key="k-1")
     again = await orders.place(user, account.id, BUY_ONE, idempotency_key="k-1")
     assert again == first
-    assert stack.snaptrade_wire.paths["/trade/place"] == 1
+    assert _placements(stack) == 1
 
     other = await orders.place(user, account.id, BUY_ONE, idempotency_key="k-2")
     assert other.order_id != first.order_id
-    assert stack.snaptrade_wire.paths["/trade/place"] == 2
+    assert _placements(stack) == 2
 
 
 async def test_concurrent_requests_with_one_key_place_once(stack):
@@ -48,7 +57,7 @@ async def test_concurrent_requests_with_one_key_place_once(stack):
     assert placed
     assert all(isinstance(r, OrderInDoubt) for r in results if isinstance(r, BaseException))
     assert len({o.order_id for o in placed}) == 1
-    assert stack.snaptrade_wire.paths["/trade/place"] == 1
+    assert _placements(stack) == 1
 
 
 async def test_an_order_whose_outcome_is_unknown_is_not_resent(stack):
@@ -56,13 +65,13 @@ async def test_an_order_whose_outcome_is_unknown_is_not_resent(stack):
     account = (await stack.link(user, "schwab")).accounts[0]
     orders = _service(stack)
     stack.snaptrade_app.state.sandbox.faults.configure(
-        FaultConfig(fail_next=[503], path_pattern="/trade/place")
+        FaultConfig(fail_next=[503], path_pattern="^/trade/(?!impact$)")
     )
     with pytest.raises(Exception, match="503|server|unavailable"):
         await orders.place(user, account.id, BUY_ONE, idempotency_key="flaky")
     with pytest.raises(OrderInDoubt, match="outcome is unknown"):
         await orders.place(user, account.id, BUY_ONE, idempotency_key="flaky")
-    assert stack.snaptrade_wire.paths["/trade/place"] == 1
+    assert _placements(stack) == 1
 
 
 async def test_read_only_institution_is_refused_before_any_call(stack):
@@ -95,3 +104,34 @@ async def test_list_and_cancel_go_to_the_accounts_provider(stack):
     assert placed.order_id in {o.order_id for o in listed}
     cancelled = await orders.cancel(user, account.id, placed.order_id)
     assert cancelled.order_id == placed.order_id
+
+
+async def test_snaptrade_orders_go_through_order_impact_first(stack):
+    user = await stack.new_user()
+    account = (await stack.link(user, "schwab")).accounts[0]
+    await _service(stack).place(user, account.id, BUY_ONE, idempotency_key="checked")
+    paths = stack.snaptrade_wire.paths
+    assert paths["/trade/impact"] == 1
+    assert _placements(stack) == 1
+    assert paths["/trade/place"] == 0  # placed as the checked trade, not a blind order
+
+
+async def test_preview_is_returned_for_confirmation_then_placed_once(stack):
+    user = await stack.new_user()
+    account = (await stack.link(user, "schwab")).accounts[0]
+    orders = _service(stack)
+    preview = await orders.preview(user, account.id, BUY_ONE)
+    assert preview.symbol == "AAPL"
+    assert preview.preview_id
+    placed = await orders.place_previewed(user, account.id, preview, idempotency_key="conf")
+    again = await orders.place_previewed(user, account.id, preview, idempotency_key="conf")
+    assert placed == again
+
+
+async def test_a_symbol_the_brokerage_does_not_trade_is_refused_before_placing(stack):
+    user = await stack.new_user()
+    account = (await stack.link(user, "schwab")).accounts[0]
+    unknown = BUY_ONE.model_copy(update={"symbol": "NOPE123"})
+    with pytest.raises(ValidationError, match="NOPE123"):
+        await _service(stack).place(user, account.id, unknown, idempotency_key="bad")
+    assert stack.snaptrade_wire.paths["/trade/impact"] == 0

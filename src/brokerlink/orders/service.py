@@ -1,8 +1,9 @@
 """The order service: the trading gate first, then the provider, and never the same order twice.
 
-    preview(...)            gate → provider order impact (SnapTrade's checked order)
-    place(...)              gate → idempotency record committed → provider place → result stored
-    place_previewed(...)    the same, for a confirmed preview
+    preview(...)            gate → provider order impact (SnapTrade's checked order), returned
+                            for the user to confirm
+    place_previewed(...)    gate → idempotency record committed → the confirmed preview placed
+    place(...)              the same in one step (on SnapTrade: impact, then the checked trade)
     get / list / cancel     scoped to the user's own accounts
 
 Placing is the one write that must survive a crash between "sent" and "answered": the record
@@ -83,13 +84,22 @@ class OrderService:
             update={"account_id": account.provider_account_id, "client_order_id": idempotency_key}
         )
         connector = self._connector(connection.provider)
+
+        async def send() -> Order:
+            if connection.provider is Provider.SNAPTRADE:
+                # SnapTrade orders go through order impact first and are placed as the checked
+                # trade, so what is placed is exactly what the impact check accepted.
+                checked = await connector.preview_order(str(user_id), routed)
+                return await connector.place_previewed_order(str(user_id), checked)
+            return await connector.place_order(str(user_id), routed)
+
         return await self._once(
             user_id,
             account,
             connection.provider,
             idempotency_key,
             routed.model_dump(mode="json"),
-            lambda: connector.place_order(str(user_id), routed),
+            send,
         )
 
     async def place_previewed(

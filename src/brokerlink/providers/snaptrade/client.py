@@ -600,6 +600,21 @@ class SnapTradeClient:
         )
         return cast(wire.Account, data)
 
+    async def search_account_symbols(
+        self, user_id: str, user_secret: str, account_id: str, substring: str
+    ) -> list[wire.UniversalSymbol]:
+        """Symbols the account's brokerage supports that match `substring` (at most 20)."""
+        data = await self._list(
+            "POST",
+            f"/accounts/{_seg(account_id)}/symbols",
+            operation="ReferenceData_symbolSearchUserAccount",
+            event="snaptrade.symbols.search",
+            query=_user(user_id, user_secret),
+            body={"substring": substring},
+            account_id=account_id,
+        )
+        return cast(list[wire.UniversalSymbol], data)
+
     async def get_balances(
         self, user_id: str, user_secret: str, account_id: str
     ) -> list[wire.Balance]:

@@ -33,6 +33,7 @@ from brokerlink.domain.models import (
     Position,
     RefreshResult,
 )
+from brokerlink.errors import ValidationError
 from brokerlink.log import get_logger
 from brokerlink.providers.snaptrade import normalize, wire
 from brokerlink.providers.snaptrade.client import SnapTradeClient
@@ -345,7 +346,25 @@ class SnapTradeConnector:
 
     # -- trading ----------------------------------------------------------------------------
 
+    async def _resolve_symbol(self, user_id: str, request: OrderRequest) -> OrderRequest:
+        """SnapTrade checks orders by universal symbol id: find it for a ticker."""
+        if request.instrument_id or not request.symbol:
+            return request
+        wanted = request.symbol.strip().upper()
+        found = await self._as_user(
+            user_id,
+            lambda uid, s: self.client.search_account_symbols(uid, s, request.account_id, wanted),
+        )
+        for item in found:
+            if str(item.get("symbol", "")).upper() == wanted and item.get("id"):
+                return request.model_copy(update={"instrument_id": item["id"]})
+        raise ValidationError(
+            f"{wanted} is not a symbol this account's brokerage trades", field="symbol"
+        )
+
     async def preview_order(self, user_id: str, request: OrderRequest) -> OrderPreview:
+        """Order impact (SnapTrade's checked order): what placing would do, and its trade id."""
+        request = await self._resolve_symbol(user_id, request)
         form = normalize.to_snaptrade_impact_form(request)
         raw = await self._as_user(
             user_id,

@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     # does not parse or validate never takes effect: the shipped (last good) map stays.
     coverage_file: Path | None = None
 
+    # Background sync (brokerlink.sync.schedule): how old a connection's data may get before the
+    # scheduler syncs it (one daily catch-all by default: polling costs more than it returns),
+    # and how old data may be before an analysis syncs the user first.
+    sync_interval_hours_snaptrade: float = Field(default=24.0, gt=0)
+    sync_interval_hours_plaid: float = Field(default=24.0, gt=0)
+    analysis_max_age_hours: float = Field(default=24.0, gt=0)
+
     # Cost guards (brokerlink.policies.cost_guard). Prices are public pay-as-you-go figures in USD.
     plaid_refresh_interval_hours: float = Field(default=24.0, ge=0)
     snaptrade_refresh_min_interval_seconds: float = Field(default=0.0, ge=0)

@@ -108,3 +108,29 @@ def test_sync_without_any_provider_reports_each_connection_failed(sandboxes):
     assert outcome.exit_code == 1
     assert "providers: none" in outcome.output
     assert "no snaptrade connector is configured" in outcome.output
+
+
+def test_watch_syncs_what_is_due_and_stops_after_the_runs_asked(sandboxes):
+    snap_url, plaid_url = sandboxes
+    asyncio.run(_link(Settings(), snap_url, plaid_url))
+    get_settings.cache_clear()
+    try:
+        outcome = CliRunner().invoke(
+            app,
+            [
+                "sync",
+                "--watch",
+                "--runs",
+                "1",
+                "--snaptrade-url",
+                snap_url,
+                "--plaid-url",
+                plaid_url,
+            ],
+            env={"COLUMNS": "200"},
+        )
+    finally:
+        get_settings.cache_clear()
+    assert outcome.exit_code == 0, outcome.output
+    assert "intervals: snaptrade 1 day" in outcome.output
+    assert "2 ok, 0 failed" in outcome.output

@@ -18,7 +18,7 @@ from brokerlink.models import ConnectionStatus
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.runtime import provider_connectors
 from brokerlink.secrets import secret_store_from_settings
-from brokerlink.sync import ConnectionOutcome, SyncEngine, SyncSummary
+from brokerlink.sync import ConnectionOutcome, Scheduler, SyncEngine, SyncSchedule, SyncSummary
 
 __all__ = ["sync"]
 
@@ -33,6 +33,39 @@ async def _count(sessionmaker: async_sessionmaker[AsyncSession], user: int | Non
                 if c.provider is not Provider.MANUAL and c.status is not ConnectionStatus.DISABLED:
                     total += 1
         return total
+
+
+async def _watch(
+    settings: Settings,
+    snaptrade_url: str | None,
+    plaid_url: str | None,
+    console: Console,
+    tick: float,
+    runs: int | None,
+) -> None:
+    """The scheduler: sync whoever is due, every `tick` seconds."""
+    url = settings.database_url_resolved
+    await migrate.upgrade_async(url)
+    engine = create_engine(url)
+    sessionmaker = create_sessionmaker(engine)
+    secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
+    try:
+        async with provider_connectors(
+            settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
+        ) as connectors:
+            schedule = SyncSchedule.from_settings(settings)
+            console.print(
+                f"providers: {connectors.describe()}; intervals: "
+                + ", ".join(f"{p.value} {i}" for p, i in schedule.intervals.items())
+            )
+            scheduler = Scheduler(
+                SyncEngine(sessionmaker, connectors.by_provider()), sessionmaker, schedule
+            )
+            await scheduler.run(
+                tick_seconds=tick, runs=runs, on_run=lambda summary: render(summary, console)
+            )
+    finally:
+        await engine.dispose()
 
 
 async def _run(
@@ -106,12 +139,22 @@ def sync(
     plaid_url: Annotated[
         str | None, typer.Option(help="A running Plaid sandbox (when no credentials are set).")
     ] = None,
+    watch: Annotated[
+        bool, typer.Option(help="Keep running: sync each connection when its interval is due.")
+    ] = False,
+    tick: Annotated[float, typer.Option(help="With --watch: seconds between checks.")] = 60.0,
+    runs: Annotated[
+        int | None, typer.Option(help="With --watch: stop after this many checks.")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "WARNING",
 ) -> None:
     """Sync accounts and positions from the providers into the store."""
     settings = get_settings()
     configure_logging(log_level, json=settings.log_json)
     console = Console()
+    if watch:
+        asyncio.run(_watch(settings, snaptrade_url, plaid_url, console, tick, runs))
+        return
     summary = asyncio.run(_run(settings, user, snaptrade_url, plaid_url, console))
     render(summary, console)
     if summary.connections_failed:

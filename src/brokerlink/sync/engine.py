@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -148,6 +148,34 @@ class SyncEngine:
         summary = await self._sync_user(user_id)
         summary.seconds = time.perf_counter() - started
         return summary
+
+    async def is_stale(self, user_id: int, max_age: timedelta) -> bool:
+        """Whether any of the user's accounts was last tried (synced, or failed) more than
+        `max_age` ago, or never.
+
+        Broken and disabled connections are left out: they wait for the user to reconnect, and
+        syncing them again would only repeat the failure.
+        """
+        now = self.clock()
+        async with transaction(self.sessionmaker) as session:
+            accounts = AccountRepository.from_session(session)
+            for c in await ConnectionRepository.from_session(session).list_for_user(user_id):
+                if c.provider is Provider.MANUAL or c.status is not ConnectionStatus.ACTIVE:
+                    continue
+                tried = [
+                    max((t for t in (a.last_synced_at, a.last_error_at) if t), default=None)
+                    for a in await accounts.list_for_connection(c.id)
+                ] or [c.last_synced_at]
+                if any(t is None or now - t > max_age for t in tried):
+                    return True
+        return False
+
+    async def sync_user_if_stale(self, user_id: int, max_age: timedelta) -> SyncSummary | None:
+        """Sync the user first when their data is older than `max_age` (before an analysis)."""
+        if not await self.is_stale(user_id, max_age):
+            return None
+        log.info("sync.user.stale", user_id=user_id, max_age_hours=max_age.total_seconds() / 3600)
+        return await self.sync_user(user_id)
 
     async def sync_connection(self, connection_id: int) -> ConnectionOutcome:
         async with transaction(self.sessionmaker) as session:

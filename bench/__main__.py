@@ -6,7 +6,7 @@ Each prints its own ratio against a baseline measured in the same run.
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.snaptrade", "bench.store", "bench.plaid_holdings")
+BENCHMARKS = ("bench.snaptrade", "bench.store", "bench.plaid_holdings", "bench.sync_fanout")
 
 
 def main() -> int:

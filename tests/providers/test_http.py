@@ -108,3 +108,43 @@ async def test_penalise_holds_the_window_for_the_servers_delay():
     limiter.penalise(10.0)
     await limiter.acquire()
     assert fake.sleeps == [10.0]
+
+
+@pytest.mark.asyncio
+async def test_settle_counts_a_request_from_when_it_was_answered():
+    # The server counts a request when it arrives; a burst's arrivals trail the acquisitions.
+    fake = _FakeTime()
+    limiter = RateLimiter(limit=2, window=10.0, clock=fake.clock, sleep=fake.sleep)
+    first = await limiter.acquire()
+    second = await limiter.acquire()
+    fake.now = 3.0  # both answered three seconds later
+    limiter.settle(first)
+    limiter.settle(second)
+    await limiter.acquire()
+    assert fake.sleeps == [10.0]  # until 3 + 10, not 0 + 10
+    assert fake.now == 13.0
+
+
+@pytest.mark.asyncio
+async def test_settle_never_moves_a_stamp_back_and_ignores_an_off_limiter():
+    fake = _FakeTime()
+    fake.now = 5.0
+    limiter = RateLimiter(limit=1, window=10.0, clock=fake.clock, sleep=fake.sleep)
+    stamp = await limiter.acquire()
+    fake.now = 1.0
+    limiter.settle(stamp)
+    assert stamp.at == 5.0
+    off = RateLimiter(limit=0)
+    assert await off.acquire() is None
+    off.settle(None)
+
+
+@pytest.mark.asyncio
+async def test_penalise_keeps_the_requests_already_made():
+    fake = _FakeTime()
+    limiter = RateLimiter(limit=2, window=10.0, clock=fake.clock, sleep=fake.sleep)
+    await limiter.acquire()
+    await limiter.acquire()
+    limiter.penalise(1.0)  # a short hold must not forget the two requests of this window
+    await limiter.acquire()
+    assert fake.now == 10.0

@@ -28,14 +28,24 @@ def snaptrade(
     rate_limit: Annotated[
         int, typer.Option(help="Requests per rolling minute per clientId; 0 turns the limit off.")
     ] = 250,
+    rate_window: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the rate limit counts over (60 like the service; less scales "
+            "a benchmark down)."
+        ),
+    ] = 60.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the SnapTrade sandbox. `GET /` answers the status object once it is ready."""
     import uvicorn
 
-    from brokerlink.sandbox.snaptrade import create_app
+    from brokerlink.sandbox.snaptrade import SandboxState, create_app
 
-    application = create_app(client_id=client_id, consumer_key=consumer_key, rate_limit=rate_limit)
+    state = SandboxState(client_id, consumer_key, rate_limit=rate_limit, rate_window=rate_window)
+    application = create_app(
+        client_id=client_id, consumer_key=consumer_key, rate_limit=rate_limit, state=state
+    )
     typer.echo(f"SnapTrade sandbox on http://{host}:{port} (clientId {client_id})", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level)
 

@@ -11,7 +11,6 @@ import asyncio
 import email.utils
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ import httpx
 __all__ = [
     "RETRYABLE_STATUSES",
     "RateLimiter",
+    "Stamp",
     "RetryPolicy",
     "parse_retry_after",
 ]
@@ -106,19 +106,33 @@ class RetryPolicy:
         return float(random.uniform(0, delay * self.jitter)) if self.jitter else 0.0
 
 
+class Stamp:
+    """One request's place in a limiter's window: when it counts from."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+
 @dataclass
 class RateLimiter:
-    """A rolling-window limiter: at most `limit` acquisitions in any `window` seconds.
+    """A rolling-window limiter: at most `limit` requests in any `window` seconds.
 
     `limit <= 0` turns it off. Waiters queue fairly behind one lock, so a burst of coroutines
     spreads out instead of all discovering the limit through 429s.
+
+    A server counts a request when it arrives, which is after we acquired its slot and may be
+    well after when a burst queues behind it. `settle(stamp)` once the answer is in moves the
+    request's stamp to that moment, which is never earlier than the server's own count, so our
+    window always holds at least what the server's holds.
     """
 
     limit: int
     window: float = 60.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], object] = asyncio.sleep
-    _stamps: deque[float] = field(default_factory=deque, init=False)
+    _stamps: list[Stamp] = field(default_factory=list, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     @property
@@ -126,31 +140,39 @@ class RateLimiter:
         return self.limit > 0
 
     def delay_needed(self) -> float:
-        """Seconds until one more acquisition fits (0 when it fits now)."""
+        """Seconds until one more request fits (0 when it fits now)."""
         now = self.clock()
-        while self._stamps and now - self._stamps[0] >= self.window:
-            self._stamps.popleft()
+        self._stamps = [s for s in self._stamps if now - s.at < self.window]
         if len(self._stamps) < self.limit:
             return 0.0
-        return self._stamps[0] + self.window - now
+        return min(s.at for s in self._stamps) + self.window - now
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> Stamp | None:
+        """Wait for room; returns the request's stamp (None when the limiter is off)."""
         if not self.enabled:
-            return
+            return None
         async with self._lock:
             while (wait := self.delay_needed()) > 0:
                 result = self.sleep(wait)
                 if asyncio.iscoroutine(result):
                     await result
-            self._stamps.append(self.clock())
+            stamp = Stamp(self.clock())
+            self._stamps.append(stamp)
+            return stamp
+
+    def settle(self, stamp: Stamp | None) -> None:
+        """The request is answered: it counts from now, the latest the server could count it."""
+        if stamp is not None:
+            stamp.at = max(stamp.at, self.clock())
 
     def penalise(self, seconds: float) -> None:
         """The server said we are over its limit: hold the window full for `seconds`."""
         if not self.enabled or seconds <= 0:
             return
+        # Placeholders that fill the window until `now + seconds`; the real stamps stay, so
+        # the requests already made still count once the hold is over.
         until = self.clock() + seconds - self.window
-        self._stamps.clear()
-        self._stamps.extend([until] * self.limit)
+        self._stamps.extend(Stamp(until) for _ in range(self.limit))
 
 
 def utc_now() -> datetime:

@@ -135,11 +135,12 @@ class PlaidClient:
         attempt = 0
         while True:
             attempt += 1
-            await self.limiter.acquire()
+            stamp = await self.limiter.acquire()
             started = time.perf_counter()
             try:
                 response = await self._http.post(path, json=dict(body))
             except httpx.HTTPError as exc:
+                self.limiter.settle(stamp)
                 latency_ms = round((time.perf_counter() - started) * 1000, 1)
                 retrying = should_retry(self.retry, exc, attempt, idempotent=idempotent)
                 _log.warning(
@@ -156,6 +157,7 @@ class PlaidClient:
                 raise PlaidUnavailable(
                     f"{path} failed: {type(exc).__name__}", operation=path
                 ) from exc
+            self.limiter.settle(stamp)
             latency_ms = round((time.perf_counter() - started) * 1000, 1)
             status = response.status_code
             if status < 300:

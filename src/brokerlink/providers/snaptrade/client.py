@@ -299,15 +299,17 @@ class SnapTradeClient:
             await self._adopt_credentials()
         while True:
             attempt += 1
-            await self._limiter.acquire()
+            stamp = await self._limiter.acquire()
             account_limiter = self._account_limiter(account_id) if account_id else None
-            if account_limiter is not None:
-                await account_limiter.acquire()
+            account_stamp = await account_limiter.acquire() if account_limiter else None
             request = self.build_request(method, path, query, body, signed=signed)
             started = time.perf_counter()
             try:
                 response = await self._send(request)
             except httpx.HTTPError as exc:
+                self._limiter.settle(stamp)
+                if account_limiter is not None:
+                    account_limiter.settle(account_stamp)
                 latency_ms = round((time.perf_counter() - started) * 1000, 1)
                 again = retry and self.retry.should_retry(exc, attempt)
                 _log.warning(
@@ -324,6 +326,9 @@ class SnapTradeClient:
                     continue
                 raise error_from_exception(operation, exc) from exc
 
+            self._limiter.settle(stamp)
+            if account_limiter is not None:
+                account_limiter.settle(account_stamp)
             latency_ms = round((time.perf_counter() - started) * 1000, 1)
             request_id = response.headers.get("x-request-id")
             status = response.status_code

@@ -229,3 +229,21 @@ class TestMarkConsolidated:
 
         positions = await repo.list_for_portfolio(graph.portfolio.id)
         assert {p.last_consolidation_at for p in positions} == {AS_OF}
+
+
+class TestFreshness:
+    @pytest.mark.asyncio
+    async def test_the_holdings_and_the_prices_as_of_times_are_both_kept(self, session):
+        from datetime import timedelta
+
+        graph = await make_graph(session)
+        lagging = holding("AAPL", "10").model_copy(
+            update={"price_as_of": AS_OF - timedelta(hours=20)}
+        )
+        repo = PositionRepository.from_session(session)
+        await repo.replace_account_positions(
+            graph.account, [lagging], portfolio_id=graph.portfolio.id
+        )
+        (stored,) = await repo.list_for_account(graph.account.id)
+        assert stored.as_of == AS_OF
+        assert stored.price_as_of == AS_OF - timedelta(hours=20)

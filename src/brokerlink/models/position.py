@@ -51,5 +51,7 @@ class Position(IdMixin, TimestampMixin, Base):
     cost_basis: Mapped[Decimal | None] = mapped_column(Money())
     price: Mapped[Decimal | None] = mapped_column(Money())
     market_value: Mapped[Decimal | None] = mapped_column(Money())
+    # The provider's as-of time for the holding, and for its price (which can lag a session).
     as_of: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    price_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_consolidation_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

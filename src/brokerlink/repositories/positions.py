@@ -30,6 +30,7 @@ _UPDATED_ON_CONFLICT = (
     "price",
     "market_value",
     "as_of",
+    "price_as_of",
     "updated_at",
 )
 
@@ -55,6 +56,7 @@ class PositionValues(_Required, total=False):
     price: Decimal | None
     market_value: Decimal | None
     as_of: datetime | None
+    price_as_of: datetime | None
 
 
 T = TypeVar("T")
@@ -128,6 +130,7 @@ class PositionRepository(Repository):
             "price": row.get("price"),
             "market_value": row.get("market_value"),
             "as_of": row.get("as_of"),
+            "price_as_of": row.get("price_as_of"),
             "created_at": now,
             "updated_at": now,
         }
@@ -179,6 +182,7 @@ class PositionRepository(Repository):
                         price=position.price,
                         market_value=position.market_value,
                         as_of=position.as_of,
+                        price_as_of=position.price_as_of,
                     )
                 else:
                     row["quantity"] += position.quantity

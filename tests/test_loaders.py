@@ -1,14 +1,14 @@
 """The portfolio app's synchronous SnapTrade entry points, on the embedded sandbox."""
 
+import asyncio
 from decimal import Decimal
-from html.parser import HTMLParser
-from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pandas as pd
 import pytest
 
 from brokerlink import loaders
+from brokerlink.cli.demo import approve_in_portal
 from brokerlink.config import get_settings
 from brokerlink.domain import Instrument, InstrumentKind, Position, Provider
 from brokerlink.secrets import SecretNotFound
@@ -22,28 +22,14 @@ def _fresh_runtime():
     get_settings.cache_clear()
 
 
-class _Form(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.action, self.fields = None, {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and self.action is None:
-            self.action = a.get("action") or ""
-        elif tag in ("input", "select") and a.get("name") and a.get("name") != "action":
-            self.fields.setdefault(a["name"], a.get("value") or "")
-
-
 def _approve(url: str) -> str:
     """What the user's browser does in the portal."""
-    with httpx.Client() as browser:
-        page = browser.get(url)
-        form = _Form()
-        form.feed(page.text)
-        answer = browser.post(urljoin(str(page.url), form.action), data=form.fields)
-    assert answer.status_code in (302, 303)
-    return parse_qs(urlsplit(answer.headers["location"]).query)["connection_id"][0]
+
+    async def approve() -> str:
+        async with httpx.AsyncClient() as browser:
+            return await approve_in_portal(browser, url, "SCHWAB")
+
+    return asyncio.run(approve())
 
 
 def test_connect_and_read_through_the_loaders():

@@ -213,13 +213,9 @@ async def _build_core(settings: Settings) -> _Core:
             credentials=rotation,
         )
     )
-    coverage = load_coverage()
-
-    def lookup(brokerage_slug: str) -> str | None:
-        entry = coverage.by_snaptrade_slug(brokerage_slug)
-        return entry.slug if entry is not None else None
-
-    connector = SnapTradeConnector(client, secrets, institution_lookup=lookup)
+    connector = SnapTradeConnector(
+        client, secrets, institution_lookup=load_coverage().slug_for_snaptrade
+    )
     return _Core(settings, secrets, connector, sandbox_url, stack)
 
 

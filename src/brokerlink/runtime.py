@@ -52,12 +52,7 @@ async def provider_connectors(
     plaid_url: str | None = None,
 ) -> AsyncIterator[Connectors]:
     """The connectors the settings allow, open for the duration of the block."""
-    coverage = load_coverage()
-
-    def institution_slug(brokerage: str) -> str | None:
-        entry = coverage.by_snaptrade_slug(brokerage)
-        return entry.slug if entry is not None else None
-
+    institution_slug = load_coverage().slug_for_snaptrade
     found = Connectors()
     async with AsyncExitStack() as stack:
         if settings.snaptrade_live:

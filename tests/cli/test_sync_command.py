@@ -7,14 +7,13 @@ import pytest
 from typer.testing import CliRunner
 
 from brokerlink.cli import app
-from brokerlink.cli.demo import approve_in_portal, log_in_hosted_link
+from brokerlink.cli.demo import link_in_browser
 from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
 from brokerlink.cli.sandbox_plaid import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
 from brokerlink.config import Settings, get_settings
 from brokerlink.connections import LinkService
 from brokerlink.db import migrate
 from brokerlink.db.session import create_engine, create_sessionmaker
-from brokerlink.domain import Provider
 from brokerlink.repositories import PortfolioRepository, UserRepository
 from brokerlink.routing import LinkRouter, load_coverage
 from brokerlink.runtime import provider_connectors
@@ -59,19 +58,9 @@ async def _link(settings, snap_url, plaid_url):
                     snaptrade=c.snaptrade,
                     plaid=c.plaid,
                 )
-                start = await links.start(user.id, institution, redirect_uri="http://app.test/")
-                if start.provider is Provider.SNAPTRADE:
-                    auth = await approve_in_portal(
-                        browser, start.url, start.decision.provider_institution_id
-                    )
-                    await links.complete_snaptrade(
-                        user.id, authorization_id=auth, institution=institution
-                    )
-                else:
-                    await log_in_hosted_link(browser, start.url)
-                    await links.complete_plaid(
-                        user.id, institution=institution, link_token=start.link_token
-                    )
+                await link_in_browser(
+                    links, browser, user.id, institution, redirect_uri="http://app.test/"
+                )
                 await session.commit()
     await engine.dispose()
     return user.id

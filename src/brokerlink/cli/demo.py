@@ -25,7 +25,7 @@ from brokerlink.cli._serve import serve_in_background
 from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
 from brokerlink.cli.sandbox_plaid import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
 from brokerlink.config import Settings, get_settings
-from brokerlink.connections import LinkService
+from brokerlink.connections import LinkResult, LinkService, LinkStart
 from brokerlink.db import migrate
 from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.domain import Provider
@@ -46,7 +46,15 @@ from brokerlink.routing import LinkRouter, ProviderFlags, load_coverage
 from brokerlink.secrets import SecretStore, secret_store_from_settings
 from brokerlink.sync import SyncEngine, SyncSummary
 
-__all__ = ["DemoResult", "PortalError", "demo", "run_demo"]
+__all__ = [
+    "DemoResult",
+    "PortalError",
+    "approve_in_portal",
+    "demo",
+    "link_in_browser",
+    "log_in_hosted_link",
+    "run_demo",
+]
 
 DEMO_EMAIL = "demo@brokerlink.invalid"
 DEMO_INSTITUTIONS = ("Charles Schwab", "Fidelity", "Chase")
@@ -138,6 +146,34 @@ async def log_in_hosted_link(browser: httpx.AsyncClient, url: str) -> None:
         raise PortalError(f"Hosted Link login answered {answer.status_code}")
 
 
+async def link_in_browser(
+    links: LinkService,
+    browser: httpx.AsyncClient,
+    user_id: int,
+    institution: str,
+    *,
+    redirect_uri: str,
+    need_trading: bool = False,
+) -> tuple[LinkStart, LinkResult]:
+    """Link `institution` the way a user does: start, go through the provider's own page
+    (SnapTrade's portal or Plaid's Hosted Link) in `browser`, complete. The caller commits."""
+    start = await links.start(
+        user_id, institution, need_trading=need_trading, redirect_uri=redirect_uri
+    )
+    if start.provider is Provider.SNAPTRADE:
+        broker = start.decision.provider_institution_id or ""
+        auth_id = await approve_in_portal(browser, start.url, broker)
+        linked = await links.complete_snaptrade(
+            user_id, authorization_id=auth_id, institution=institution
+        )
+    else:
+        await log_in_hosted_link(browser, start.url)
+        linked = await links.complete_plaid(
+            user_id, institution=institution, link_token=start.link_token
+        )
+    return start, linked
+
+
 async def _fresh_demo_user(
     sessionmaker: async_sessionmaker[AsyncSession], secrets: SecretStore
 ) -> int:
@@ -185,12 +221,9 @@ async def run_demo(settings: Settings | None = None) -> DemoResult:
             httpx.AsyncClient(timeout=10) as browser,
         ):
             coverage = load_coverage()
-
-            def institution_slug(brokerage: str) -> str | None:
-                entry = coverage.by_snaptrade_slug(brokerage)
-                return entry.slug if entry is not None else None
-
-            snaptrade = SnapTradeConnector(snap, secrets, institution_lookup=institution_slug)
+            snaptrade = SnapTradeConnector(
+                snap, secrets, institution_lookup=coverage.slug_for_snaptrade
+            )
             plaid_connector = PlaidConnector(plaid, secrets)
             router = LinkRouter(
                 coverage,
@@ -210,18 +243,9 @@ async def run_demo(settings: Settings | None = None) -> DemoResult:
                         plan=settings.snaptrade_plan,
                         guard=CostGuard(session, CostPolicy.from_settings(settings)),
                     )
-                    start = await links.start(user_id, institution, redirect_uri=DEMO_REDIRECT)
-                    if start.provider is Provider.SNAPTRADE:
-                        broker = start.decision.provider_institution_id or ""
-                        auth_id = await approve_in_portal(browser, start.url, broker)
-                        linked = await links.complete_snaptrade(
-                            user_id, authorization_id=auth_id, institution=institution
-                        )
-                    else:
-                        await log_in_hosted_link(browser, start.url)
-                        linked = await links.complete_plaid(
-                            user_id, institution=institution, link_token=start.link_token
-                        )
+                    start, linked = await link_in_browser(
+                        links, browser, user_id, institution, redirect_uri=DEMO_REDIRECT
+                    )
                     await session.commit()
                 result.links.append(
                     LinkedInstitution(

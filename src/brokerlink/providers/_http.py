@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 
 import httpx
 
@@ -173,7 +173,3 @@ class RateLimiter:
         # the requests already made still count once the hold is over.
         until = self.clock() + seconds - self.window
         self._stamps.extend(Stamp(until) for _ in range(self.limit))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -113,6 +113,11 @@ class CoverageMap:
     def by_snaptrade_slug(self, slug: str) -> CoverageEntry | None:
         return next((e for e in self.entries if e.snaptrade_slug == slug), None)
 
+    def slug_for_snaptrade(self, brokerage_slug: str) -> str | None:
+        """Our institution slug for a SnapTrade brokerage slug (a connector's lookup)."""
+        entry = self.by_snaptrade_slug(brokerage_slug)
+        return entry.slug if entry is not None else None
+
     def popular(self) -> list[CoverageEntry]:
         return [e for e in self.entries if e.popular]
 

@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from brokerlink.config import Settings, get_settings
 from brokerlink.db import migrate
 from brokerlink.db.session import create_engine, create_sessionmaker
-from brokerlink.domain import Provider
 from brokerlink.log import configure_logging
-from brokerlink.models import ConnectionStatus
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.runtime import provider_connectors
 from brokerlink.secrets import secret_store_from_settings
@@ -25,14 +23,7 @@ __all__ = ["sync"]
 
 async def _count(sessionmaker: async_sessionmaker[AsyncSession], user: int | None) -> int:
     async with sessionmaker() as session:
-        repo = ConnectionRepository.from_session(session)
-        users = [user] if user is not None else await repo.user_ids_with_connections()
-        total = 0
-        for uid in users:
-            for c in await repo.list_for_user(uid):
-                if c.provider is not Provider.MANUAL and c.status is not ConnectionStatus.DISABLED:
-                    total += 1
-        return total
+        return len(await ConnectionRepository.from_session(session).list_syncable(user))
 
 
 async def _watch(

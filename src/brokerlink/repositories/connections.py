@@ -77,12 +77,23 @@ class ConnectionRepository(Repository):
             query = query.where(Connection.status == status)
         return list(await self.session.scalars(query.order_by(Connection.id)))
 
+    # What a sync fetches: provider connections that are not disabled (broken ones are tried,
+    # and a good answer repairs them).
+    _SYNCABLE = (
+        Connection.provider != Provider.MANUAL,
+        Connection.status != ConnectionStatus.DISABLED,
+    )
+
+    async def list_syncable(self, user_id: int | None = None) -> list[Connection]:
+        """The connections a sync fetches, of one user or of everyone."""
+        query = select(Connection).where(*self._SYNCABLE)
+        if user_id is not None:
+            query = query.where(Connection.user_id == user_id)
+        return list(await self.session.scalars(query.order_by(Connection.id)))
+
     async def user_ids_with_connections(self, *, provider: Provider | None = None) -> list[int]:
-        """Users with at least one non-manual connection that is not disabled."""
-        query = select(Connection.user_id).where(
-            Connection.provider != Provider.MANUAL,
-            Connection.status != ConnectionStatus.DISABLED,
-        )
+        """Users with at least one connection a sync fetches."""
+        query = select(Connection.user_id).where(*self._SYNCABLE)
         if provider is not None:
             query = query.where(Connection.provider == provider)
         return list(await self.session.scalars(query.distinct().order_by(Connection.user_id)))

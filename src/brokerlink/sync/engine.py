@@ -208,11 +208,9 @@ class SyncEngine:
 
     async def _sync_user(self, user_id: int) -> SyncSummary:
         async with transaction(self.sessionmaker) as session:
-            connections = await ConnectionRepository.from_session(session).list_for_user(user_id)
+            connections = await ConnectionRepository.from_session(session).list_syncable(user_id)
             by_provider: dict[Provider, list[int]] = {}
             for c in connections:
-                if c.provider is Provider.MANUAL or c.status is ConnectionStatus.DISABLED:
-                    continue
                 by_provider.setdefault(provider_for_account(c.provider), []).append(c.id)
         summary = SyncSummary()
         results = await asyncio.gather(

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from brokerlink.config import Settings
 from brokerlink.db.session import transaction
 from brokerlink.domain.enums import Provider
-from brokerlink.models import ConnectionStatus
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.sync.engine import SyncEngine, SyncSummary
 
@@ -77,16 +76,13 @@ class Scheduler:
     async def due_users(self) -> list[int]:
         now = self.clock()
         async with transaction(self.sessionmaker) as session:
-            repo = ConnectionRepository.from_session(session)
-            users = []
-            for user_id in await repo.user_ids_with_connections():
-                for c in await repo.list_for_user(user_id):
-                    if c.status is ConnectionStatus.DISABLED:
-                        continue
-                    if due(self.schedule, c.provider, c.last_synced_at, now):
-                        users.append(user_id)
-                        break
-            return users
+            connections = await ConnectionRepository.from_session(session).list_syncable()
+            due_users = {
+                c.user_id
+                for c in connections
+                if due(self.schedule, c.provider, c.last_synced_at, now)
+            }
+            return sorted(due_users)
 
     async def run_once(self) -> SyncSummary:
         """Sync every user with at least one due connection (their whole set: one accounts

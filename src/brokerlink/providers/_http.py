@@ -11,6 +11,7 @@ import asyncio
 import email.utils
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -132,7 +133,7 @@ class RateLimiter:
     window: float = 60.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], object] = asyncio.sleep
-    _stamps: list[Stamp] = field(default_factory=list, init=False)
+    _stamps: deque[Stamp] = field(default_factory=deque, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     @property
@@ -140,12 +141,18 @@ class RateLimiter:
         return self.limit > 0
 
     def delay_needed(self) -> float:
-        """Seconds until one more request fits (0 when it fits now)."""
+        """Seconds until one more request fits (0 when it fits now).
+
+        Stamps expire from the oldest acquired. A settled stamp may now be later than one
+        acquired after it; that one then waits behind it, which only ever over-counts.
+        """
         now = self.clock()
-        self._stamps = [s for s in self._stamps if now - s.at < self.window]
-        if len(self._stamps) < self.limit:
+        stamps = self._stamps
+        while stamps and now - stamps[0].at >= self.window:
+            stamps.popleft()
+        if len(stamps) < self.limit:
             return 0.0
-        return min(s.at for s in self._stamps) + self.window - now
+        return stamps[0].at + self.window - now
 
     async def acquire(self) -> Stamp | None:
         """Wait for room; returns the request's stamp (None when the limiter is off)."""
@@ -169,7 +176,7 @@ class RateLimiter:
         """The server said we are over its limit: hold the window full for `seconds`."""
         if not self.enabled or seconds <= 0:
             return
-        # Placeholders that fill the window until `now + seconds`; the real stamps stay, so
-        # the requests already made still count once the hold is over.
+        # Placeholders, oldest of all, that fill the window until `now + seconds`; the real
+        # stamps stay behind them, so the requests already made still count afterwards.
         until = self.clock() + seconds - self.window
-        self._stamps.extend(Stamp(until) for _ in range(self.limit))
+        self._stamps.extendleft(Stamp(until) for _ in range(self.limit))

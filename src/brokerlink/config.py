@@ -124,6 +124,14 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("PLAID_BASE_URL", "BROKERLINK_PLAID_BASE_URL")
     )
 
+    # The web app and API (`brokerlink serve`, `brokerlink demo`). Port 0 picks a free port.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    demo_port: int = Field(default=8000, ge=0, le=65535)
+    # Where providers send the browser back, when the app is behind a proxy (else the request's).
+    public_url: str | None = None
+    session_ttl_hours: float = Field(default=168.0, gt=0)
+
     # An operator's own coverage map (TOML, same schema as routing/coverage.toml). A file that
     # does not parse or validate never takes effect: the shipped (last good) map stays.
     coverage_file: Path | None = None
@@ -134,6 +142,10 @@ class Settings(BaseSettings):
     sync_interval_hours_snaptrade: float = Field(default=24.0, gt=0)
     sync_interval_hours_plaid: float = Field(default=24.0, gt=0)
     analysis_max_age_hours: float = Field(default=24.0, gt=0)
+    # `brokerlink serve` runs the scheduler beside the app (checking every tick); turn it off
+    # when a separate `brokerlink sync --watch` process does it.
+    sync_in_app: bool = True
+    sync_tick_seconds: float = Field(default=300.0, gt=0)
 
     # Cost guards (brokerlink.policies.cost_guard). Prices are public pay-as-you-go figures in USD.
     plaid_refresh_interval_hours: float = Field(default=24.0, ge=0)

@@ -44,6 +44,8 @@ _JSON_SECRET = re.compile(
     r"|public_token|signature|password)[\"']\s*:\s*)[\"'][^\"']*[\"']"
 )
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+# brokerlink's own API tokens and web sessions, wherever they appear.
+_OWN_TOKEN = re.compile(r"\bblk_(api|ses)_[A-Za-z0-9_-]+")
 
 
 def _is_secret_key(key: object) -> bool:
@@ -54,6 +56,7 @@ def redact_text(text: str) -> str:
     """Mask secrets embedded in free text (URLs, query strings, JSON, bearer headers)."""
     text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     text = _JSON_SECRET.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
+    text = _OWN_TOKEN.sub(lambda m: f"blk_{m.group(1)}_{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 

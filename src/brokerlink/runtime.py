@@ -12,14 +12,18 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
-from brokerlink.cli.sandbox_plaid import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
 from brokerlink.config import Settings
 from brokerlink.domain.enums import Provider
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.plaid import PlaidClient, PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.routing.coverage import load_coverage
+from brokerlink.sandbox_ids import (
+    PLAID_SANDBOX_CLIENT_ID,
+    PLAID_SANDBOX_SECRET,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CONSUMER_KEY,
+)
 from brokerlink.secrets import SecretStore
 
 __all__ = ["Connectors", "provider_connectors"]

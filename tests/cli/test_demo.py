@@ -1,5 +1,6 @@
 """The main job: `brokerlink demo` on the embedded defaults (both sandboxes, the SQLite store)."""
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -50,7 +51,7 @@ async def test_running_the_demo_again_replaces_the_demo_user():
 def test_demo_command_prints_connections_accounts_and_portfolio():
     get_settings.cache_clear()
     try:
-        outcome = CliRunner().invoke(app, ["demo"], env={"COLUMNS": "200"})
+        outcome = CliRunner().invoke(app, ["demo", "--no-serve"], env={"COLUMNS": "200"})
     finally:
         get_settings.cache_clear()
 
@@ -59,3 +60,30 @@ def test_demo_command_prints_connections_accounts_and_portfolio():
     assert "Consolidated portfolio" in outcome.output
     assert "Chase connects through Plaid" in outcome.output
     assert "SGOV (cash)" in outcome.output
+
+
+@pytest.mark.asyncio
+async def test_demo_serves_the_web_app_with_a_demo_login():
+    seen: dict[str, object] = {}
+
+    async def visit(result, state):
+        async with httpx.AsyncClient(base_url=result.url) as browser:
+            seen["health"] = (await browser.get("/health")).json()
+            refused = await browser.get("/api/portfolio")
+            seen["anonymous"] = refused.status_code
+            login = await browser.post(
+                "/api/auth/login", json={"email": result.email, "password": result.password}
+            )
+            seen["login"] = login.status_code
+            seen["portfolio"] = (await browser.get("/api/portfolio")).json()
+
+    result = await run_demo(Settings(demo_port=0), serve=visit)
+
+    assert result.url is not None
+    assert result.url.startswith("http://127.0.0.1:")
+    assert seen["health"] == {"status": "ok", "providers": ["snaptrade", "plaid"]}
+    assert seen["anonymous"] == 401
+    assert seen["login"] == 200
+    holdings = {h["ticker"]: h for h in seen["portfolio"]["holdings"]}
+    assert holdings["AAPL"]["quantity"] == "150.00000000"
+    assert {s["provider"] for s in holdings["AAPL"]["sources"]} == {"snaptrade", "plaid"}

@@ -18,6 +18,7 @@ from brokerlink.db.session import create_engine
 from brokerlink.db.types import IdType, Quantity, UTCDateTime
 
 ALL_TABLES = {
+    "auth_tokens",
     "accounts",
     "alembic_version",
     "connections",

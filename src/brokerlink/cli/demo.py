@@ -9,9 +9,11 @@ consolidated portfolio. Each run replaces the previous run's demo user.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from html.parser import HTMLParser
+from secrets import token_urlsafe
 from typing import Annotated
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -21,9 +23,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from brokerlink.api import AppState, create_app
+from brokerlink.auth import AuthService
 from brokerlink.cli._serve import serve_in_background
-from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
-from brokerlink.cli.sandbox_plaid import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
 from brokerlink.config import Settings, get_settings
 from brokerlink.connections import LinkResult, LinkService, LinkStart
 from brokerlink.db import migrate
@@ -43,8 +45,17 @@ from brokerlink.repositories import (
     UserRepository,
 )
 from brokerlink.routing import LinkRouter, ProviderFlags, load_coverage
+from brokerlink.routing.coverage import CoverageRegistry
+from brokerlink.runtime import Connectors
+from brokerlink.sandbox_ids import (
+    PLAID_SANDBOX_CLIENT_ID,
+    PLAID_SANDBOX_SECRET,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CONSUMER_KEY,
+)
 from brokerlink.secrets import SecretStore, secret_store_from_settings
 from brokerlink.sync import SyncEngine, SyncSummary
+from brokerlink.sync.tasks import BackgroundSyncs
 
 __all__ = [
     "DemoResult",
@@ -78,6 +89,9 @@ class LinkedInstitution:
 @dataclass
 class DemoResult:
     database: str
+    email: str = DEMO_EMAIL
+    password: str = ""
+    url: str | None = None
     links: list[LinkedInstitution] = field(default_factory=list)
     sync: SyncSummary | None = None
     consolidation: ConsolidationSummary | None = None
@@ -175,7 +189,7 @@ async def link_in_browser(
 
 
 async def _fresh_demo_user(
-    sessionmaker: async_sessionmaker[AsyncSession], secrets: SecretStore
+    sessionmaker: async_sessionmaker[AsyncSession], secrets: SecretStore, password: str
 ) -> int:
     """Remove the previous run's demo user (and their stored secrets); create a new one."""
     async with sessionmaker() as session:
@@ -187,14 +201,19 @@ async def _fresh_demo_user(
                     await secrets.delete(name)
             await session.delete(old)
             await session.flush()
-        user = await users.create(email=DEMO_EMAIL, name="Demo")
-        await PortfolioRepository.from_session(session).get_or_create_default(user.id)
+        user = await AuthService(session).create_user(DEMO_EMAIL, password=password, name="Demo")
         await session.commit()
         return user.id
 
 
-async def run_demo(settings: Settings | None = None) -> DemoResult:
-    """Run the whole flow against in-process sandboxes and the embedded store."""
+Serve = Callable[[DemoResult, AppState], Awaitable[None]]
+
+
+async def run_demo(settings: Settings | None = None, *, serve: Serve | None = None) -> DemoResult:
+    """Run the whole flow against in-process sandboxes and the embedded store.
+
+    With `serve`, the web app is then started on the same sandboxes and store, and `serve` is
+    awaited with its URL in the result (the command prints the login and waits for Ctrl-C)."""
     from brokerlink.sandbox import plaid as plaid_sandbox
     from brokerlink.sandbox import snaptrade as snaptrade_sandbox
 
@@ -205,7 +224,11 @@ async def run_demo(settings: Settings | None = None) -> DemoResult:
     engine = create_engine(url)
     sessionmaker = create_sessionmaker(engine)
     secrets = secret_store_from_settings(settings)
-    result = DemoResult(database=engine.url.render_as_string(hide_password=True))
+    result = DemoResult(
+        database=engine.url.render_as_string(hide_password=True),
+        # A new password each run, printed for the person at the keyboard; never stored plain.
+        password=token_urlsafe(9),
+    )
     snap_app = snaptrade_sandbox.create_app(
         client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
     )
@@ -232,7 +255,7 @@ async def run_demo(settings: Settings | None = None) -> DemoResult:
                     snaptrade_admin_only=settings.snaptrade_admin_only,
                 ),
             )
-            user_id = await _fresh_demo_user(sessionmaker, secrets)
+            user_id = await _fresh_demo_user(sessionmaker, secrets, result.password)
             for institution in DEMO_INSTITUTIONS:
                 async with sessionmaker() as session:
                     links = LinkService(
@@ -280,6 +303,26 @@ async def run_demo(settings: Settings | None = None) -> DemoResult:
                         result.positions_per_account[fresh.id] = len(held)
                     link.accounts = refreshed
                 await session.commit()
+            if serve is not None:
+                connectors = Connectors(snaptrade=snaptrade, plaid=plaid_connector)
+                state = AppState(
+                    sessionmaker=sessionmaker,
+                    coverage=CoverageRegistry(coverage),
+                    flags=router.flags,
+                    connectors=connectors,
+                    syncs=BackgroundSyncs(SyncEngine(sessionmaker, connectors.by_provider())),
+                    policy=CostPolicy.from_settings(settings),
+                    plan=settings.snaptrade_plan,
+                )
+                try:
+                    async with serve_in_background(
+                        create_app(state), port=settings.demo_port
+                    ) as app_url:
+                        state.public_url = app_url
+                        result.url = app_url
+                        await serve(result, state)
+                finally:
+                    await state.syncs.close()
     finally:
         await engine.dispose()
     return result
@@ -362,10 +405,24 @@ def render(result: DemoResult, console: Console) -> None:
         )
 
 
+async def _wait_forever(result: DemoResult, state: AppState) -> None:
+    console = Console()
+    console.print(
+        f"\n[bold green]brokerlink is running at {result.url}[/bold green]\n"
+        f"  sign in as [bold]{result.email}[/bold] with password [bold]{result.password}[/bold]\n"
+        f"  API docs: {result.url}/docs    (Ctrl-C stops it)"
+    )
+    await asyncio.Event().wait()
+
+
 def demo(
     log_level: Annotated[str, typer.Option(help="Log level for provider calls.")] = "WARNING",
+    serve: Annotated[
+        bool, typer.Option(help="Then serve the web app on the sandboxes until Ctrl-C.")
+    ] = True,
 ) -> None:
-    """Link Schwab, Fidelity and Chase on the offline sandboxes, sync, and show the portfolio."""
+    """Link Schwab, Fidelity and Chase on the offline sandboxes, sync, show the portfolio,
+    then open the web app on the same sandboxes with a demo login."""
     settings = get_settings()
     configure_logging(log_level, json=settings.log_json)
     console = Console()
@@ -374,11 +431,19 @@ def demo(
             "[yellow]SnapTrade credentials are set in the environment; the demo still runs on "
             "the offline sandboxes and never calls the real services.[/yellow]"
         )
+
+    async def show_then_wait(result: DemoResult, state: AppState) -> None:
+        render(result, console)
+        await _wait_forever(result, state)
+
     try:
-        result = asyncio.run(run_demo(settings))
+        result = asyncio.run(run_demo(settings, serve=show_then_wait if serve else None))
     except PortalError as exc:
         console.print(f"[red]A provider's connection page failed: {exc}[/red]")
         raise typer.Exit(1) from exc
-    render(result, console)
+    except KeyboardInterrupt:
+        return
+    if not serve:
+        render(result, console)
     if result.sync is None or result.sync.connections_failed:
         raise typer.Exit(1)

@@ -5,12 +5,10 @@ from typing import Annotated
 import typer
 
 from brokerlink.cli.sandbox_plaid import plaid
+from brokerlink.sandbox_ids import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
 
 __all__ = ["SANDBOX_CLIENT_ID", "SANDBOX_CONSUMER_KEY", "sandbox_app"]
 
-# Sandbox-only values, documented in the README. They open nothing but a local emulator.
-SANDBOX_CLIENT_ID = "BROKERLINK-SANDBOX"
-SANDBOX_CONSUMER_KEY = "sandbox-consumer-key-not-a-secret"
 
 sandbox_app = typer.Typer(help="Run the offline provider emulators.", no_args_is_help=True)
 

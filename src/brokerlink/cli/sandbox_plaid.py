@@ -4,11 +4,9 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["PLAID_SANDBOX_CLIENT_ID", "PLAID_SANDBOX_SECRET", "plaid"]
+from brokerlink.sandbox_ids import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
 
-# Sandbox-only values, documented in the README. They open nothing but a local emulator.
-PLAID_SANDBOX_CLIENT_ID = "brokerlink-plaid-sandbox"
-PLAID_SANDBOX_SECRET = "sandbox-secret-not-a-secret"
+__all__ = ["PLAID_SANDBOX_CLIENT_ID", "PLAID_SANDBOX_SECRET", "plaid"]
 
 
 def plaid(

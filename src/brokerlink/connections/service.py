@@ -215,6 +215,9 @@ class LinkService:
             institution_name=entry.name if entry is not None else link.institution_name,
             institution_slug=slug,
         )
+        # A completed link or re-link is working now, whatever a sync had marked before.
+        connection.status = ConnectionStatus.ACTIVE
+        connection.status_reason = None
         stored: list[Account] = []
         reasons: dict[str, str] = {}
         for summary in accounts:
@@ -269,6 +272,81 @@ class LinkService:
         if connection is None or connection.user_id != user_id:
             raise NotFoundError(f"connection {connection_id} not found")
         return connection
+
+    async def reconnect(
+        self, user_id: int, connection_id: int, *, redirect_uri: str | None = None
+    ) -> LinkStart:
+        """Open the provider's own re-login flow for a broken connection, same upstream id:
+        SnapTrade's portal with `reconnect`, Plaid Link in update mode."""
+        connection = await self._owned(user_id, connection_id)
+        provider = provider_for_account(connection.provider)
+        institution = connection.institution_slug or connection.institution_name
+        decision = RoutingDecision(
+            query=connection.institution_name,
+            provider=provider,
+            reason=f"reconnects the existing {provider.value} connection (never a second one)",
+            entry=self._entry(institution),
+        )
+        if provider is Provider.SNAPTRADE:
+            url = await self._snaptrade().connection_link(
+                str(user_id),
+                reconnect=connection.provider_connection_id,
+                custom_redirect=redirect_uri,
+            )
+            return LinkStart(decision, url)
+        if provider is Provider.PLAID:
+            token, hosted = await self._plaid().create_link(
+                str(user_id),
+                update_item_id=connection.provider_connection_id,
+                completion_redirect_uri=redirect_uri,
+            )
+            if hosted is None:
+                raise BrokerlinkError("Plaid returned no Hosted Link URL")
+            return LinkStart(decision, hosted, link_token=token)
+        raise ValidationError(f"{institution}: manual connections have nothing to reconnect")
+
+    async def complete_reconnect(self, user_id: int, connection_id: int) -> LinkResult:
+        """After the re-login flow: confirm with the provider and mark the connection active."""
+        connection = await self._owned(user_id, connection_id)
+        provider = provider_for_account(connection.provider)
+        institution = connection.institution_slug or connection.institution_name
+        if provider is Provider.SNAPTRADE:
+            return await self.complete_snaptrade(
+                user_id,
+                authorization_id=connection.provider_connection_id,
+                institution=institution,
+            )
+        if provider is Provider.PLAID:
+            link = await self._plaid().complete_update(
+                str(user_id), connection.provider_connection_id
+            )
+            accounts = [
+                a
+                for a in await self._plaid().list_accounts(str(user_id))
+                if a.connection_id == link.connection_id
+            ]
+            return await self._store(
+                user_id, provider, link, accounts, self._entry(institution), institution
+            )
+        raise ValidationError("manual connections have nothing to reconnect")
+
+    async def remove(self, user_id: int, connection_id: int) -> None:
+        """Remove at the provider first (which ends its billing), then the stored connection
+        with its accounts and positions. A provider failure leaves everything stored."""
+        connection = await self._owned(user_id, connection_id)
+        provider = provider_for_account(connection.provider)
+        if provider is Provider.SNAPTRADE:
+            await self._snaptrade().remove(str(user_id), connection.provider_connection_id)
+        elif provider is Provider.PLAID:
+            await self._plaid().remove(str(user_id), connection.provider_connection_id)
+        await self.session.delete(connection)
+        await self.session.flush()
+        log.info(
+            "connections.connection.removed",
+            user_id=user_id,
+            connection_id=connection_id,
+            provider=provider.value,
+        )
 
     async def refresh(
         self, user_id: int, connection_id: int, *, override: bool = False

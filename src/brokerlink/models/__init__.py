@@ -1,6 +1,7 @@
 """ORM tables, one module per table. Importing this package registers them all on `Base`."""
 
 from brokerlink.models.account import Account
+from brokerlink.models.auth_token import AuthToken
 from brokerlink.models.connection import Connection
 from brokerlink.models.cost_ledger import CostEntry
 from brokerlink.models.enums import (
@@ -22,6 +23,7 @@ from brokerlink.models.user_secret_envelope import UserSecretEnvelope
 __all__ = [
     "Account",
     "AccountSyncStatus",
+    "AuthToken",
     "Connection",
     "ConnectionStatus",
     "CostEntry",

@@ -1,7 +1,10 @@
+from typing import Any
+
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokerlink.db.base import Base
+from brokerlink.db.types import JSONType
 from brokerlink.models._mixins import IdMixin, TimestampMixin
 
 __all__ = ["User"]
@@ -14,3 +17,7 @@ class User(IdMixin, TimestampMixin, Base):
 
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
+    # scrypt$N$r$p$salt$hash (hex); None: the user signs in with API tokens only.
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    # The user's choices, e.g. which connection wins a duplicated account.
+    preferences: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -68,7 +68,11 @@ class OrderService:
     def _connector(self, provider: Provider) -> TradingConnector:
         connector = self.connectors.get(provider)
         if connector is None:
-            raise BrokerlinkError(f"no {provider.value} trading connector is configured")
+            raise BrokerlinkError(
+                f"no {provider.value} trading connector is configured",
+                status_code=503,
+                code="provider_not_configured",
+            )
         return connector
 
     async def preview(self, user_id: int, account_id: int, request: OrderRequest) -> OrderPreview:
@@ -205,6 +209,8 @@ class OrderService:
 
     async def list_orders(self, user_id: int, account_id: int) -> list[Order]:
         account, connection = await self._account_readable(user_id, account_id)
+        if connection.provider is not Provider.SNAPTRADE:
+            return []  # no order can have been placed through a read-only provider
         return await self._connector(connection.provider).list_orders(
             str(user_id), account.provider_account_id
         )

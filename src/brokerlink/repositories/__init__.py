@@ -4,6 +4,7 @@ Repositories flush and never commit; the boundary (`brokerlink.db.transaction`) 
 """
 
 from brokerlink.repositories.accounts import MANUAL_ACCOUNT_ID, AccountRepository
+from brokerlink.repositories.auth_tokens import AuthTokenRepository
 from brokerlink.repositories.connections import ConnectionRepository
 from brokerlink.repositories.cost_ledger import CostLedgerRepository
 from brokerlink.repositories.orders import OrderRepository
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_PORTFOLIO_NAME",
     "MANUAL_ACCOUNT_ID",
     "AccountRepository",
+    "AuthTokenRepository",
     "ConnectionRepository",
     "CostLedgerRepository",
     "EnvelopeSecretRepository",

@@ -9,8 +9,14 @@ __all__ = ["UserRepository"]
 class UserRepository(Repository):
     """Users by id or email."""
 
-    async def create(self, *, email: str | None = None, name: str | None = None) -> User:
-        user = User(email=email, name=name)
+    async def create(
+        self,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        password_hash: str | None = None,
+    ) -> User:
+        user = User(email=email, name=name, password_hash=password_hash)
         self.session.add(user)
         await self.session.flush()
         return user

@@ -41,6 +41,7 @@ from brokerlink.providers.snaptrade.errors import (
     SnapTradeAuthError,
     SnapTradeError,
     SnapTradeMalformedResponse,
+    SnapTradeNotFound,
     UserSecretInvalid,
 )
 from brokerlink.secrets.store import SecretNotFound, SecretStore, snaptrade_user_secret_name
@@ -258,6 +259,26 @@ class SnapTradeConnector:
             self._record(user_id, institution_slug, creds, authorization_id=authorization_id),
         )
         return connection
+
+    async def remove(self, user_id: str, connection_id: str) -> None:
+        """Delete the authorization at SnapTrade (ends its billing), then forget its record.
+        An authorization SnapTrade no longer knows is simply forgotten."""
+        try:
+            await self._as_user(
+                user_id, lambda uid, s: self.client.delete_authorization(uid, s, connection_id)
+            )
+        except SnapTradeNotFound:
+            _log.info("snaptrade.authorization.already_gone", authorization_id=connection_id)
+        user_record = snaptrade_user_secret_name(user_id, USER_RECORD)
+        for name in await self.secrets.list(self._prefix(user_id)):
+            if name == user_record:
+                continue
+            try:
+                record = await self.secrets.get(name)
+            except SecretNotFound:
+                continue
+            if record.get("authorization_id") == connection_id:
+                await self.secrets.delete(name)
 
     async def _registered(self, user_id: str) -> bool:
         # A user never registered with SnapTrade has nothing there: that is an empty answer,

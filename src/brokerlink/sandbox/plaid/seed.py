@@ -507,6 +507,7 @@ INSTITUTIONS: dict[str, InstitutionSeed] = {
                     None,
                     holdings=(
                         H("cash-usd", 842.11, 842.11),
+                        H("aapl", 100, 22750.00),
                         H("nvda", 30, 1720.50),
                         H("spy", 10, 4210.00),
                         H("jnj", 15, 2380.35),

@@ -247,7 +247,7 @@ _ACCOUNTS: dict[str, tuple[AccountTemplate, ...]] = {
             True,
             {"USD": Decimal("8420.55")},
             (
-                _h("AAPL", "40", "150.25"),
+                _h("AAPL", "50", "150.25"),
                 _h("MSFT", "15", "310.80"),
                 _h("SWPPX", "500", "7.10"),
                 _h("VOO", "10", "410.00"),

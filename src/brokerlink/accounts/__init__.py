@@ -1,0 +1,1 @@
+"""Accounts as the user sees them: provider, capabilities, balances and freshness."""

@@ -1,0 +1,89 @@
+"""The FastAPI application: the JSON API under /api, the web app, the providers' callbacks.
+
+create_app(state)            tests and embedders hand in an `AppState`
+create_app(settings=…)       the lifespan builds the state from settings
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from brokerlink.accounts.routes import router as accounts_router
+from brokerlink.api.exception_handlers import install_exception_handlers
+from brokerlink.api.state import AppState, open_state
+from brokerlink.auth.routes import router as auth_router
+from brokerlink.config import Settings
+from brokerlink.connections.compat import router as compat_router
+from brokerlink.connections.routes import pages as connect_pages
+from brokerlink.connections.routes import router as connections_router
+from brokerlink.connections.routes import sync_router
+from brokerlink.orders.routes import router as orders_router
+from brokerlink.portfolio.routes import router as portfolio_router
+from brokerlink.routing.routes import router as institutions_router
+
+__all__ = ["create_app"]
+
+
+class Health(BaseModel):
+    status: str
+    providers: list[str]
+
+
+def create_app(
+    state: AppState | None = None,
+    *,
+    settings: Settings | None = None,
+    snaptrade_url: str | None = None,
+    plaid_url: str | None = None,
+    public_url: str | None = None,
+    web: bool = True,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state is not None:
+            app.state.brokerlink = state
+            yield
+            return
+        assert settings is not None, "create_app needs an AppState or settings"
+        async with open_state(
+            settings, snaptrade_url=snaptrade_url, plaid_url=plaid_url, public_url=public_url
+        ) as built:
+            app.state.brokerlink = built
+            yield
+
+    app = FastAPI(
+        title="brokerlink",
+        summary="Brokerage and bank accounts through SnapTrade and Plaid, behind one interface.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    if state is not None:
+        app.state.brokerlink = state  # usable without running the lifespan (ASGI transport)
+    install_exception_handlers(app)
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    async def health() -> Health:
+        current: AppState = app.state.brokerlink
+        return Health(status="ok", providers=[p.value for p in current.connectors.by_provider()])
+
+    for router in (
+        auth_router,
+        institutions_router,
+        connections_router,
+        sync_router,
+        accounts_router,
+        portfolio_router,
+        orders_router,
+        compat_router,
+        connect_pages,
+    ):
+        app.include_router(router)
+    if web:
+        from brokerlink.web.routes import install_web
+
+        install_web(app)
+    return app

@@ -1,0 +1,102 @@
+"""Request dependencies: the app state, the transaction, the caller.
+
+The session dependency is the transaction boundary: it commits when the route returns and
+rolls back when it raises, before the response is sent (scope "function"), so a client that
+reads right after a write sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from brokerlink.api.state import AppState
+from brokerlink.auth import AuthService, NotAuthenticated
+from brokerlink.errors import BrokerlinkError
+from brokerlink.models import User
+
+__all__ = [
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "CurrentUser",
+    "DbSession",
+    "State",
+    "get_session",
+    "get_state",
+    "optional_user",
+]
+
+SESSION_COOKIE = "brokerlink_session"
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.brokerlink
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    state = get_state(request)
+    async with state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def _presented_token(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), "api"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, "session"
+    return None
+
+
+async def optional_user(request: Request, session: DbSession) -> User | None:
+    presented = _presented_token(request)
+    if presented is None:
+        return None
+    token, kind = presented
+    try:
+        return await AuthService(session, clock=get_state(request).clock).authenticate(
+            token, kind=kind
+        )
+    except NotAuthenticated:
+        return None
+
+
+class CsrfRequired(BrokerlinkError):
+    status_code = 403
+    code = "csrf_required"
+
+
+CSRF_HEADER = "X-Brokerlink-CSRF"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def current_user(request: Request, session: DbSession) -> User:
+    presented = _presented_token(request)
+    if presented is None:
+        raise NotAuthenticated("sign in, or send an API token as 'Authorization: Bearer …'")
+    token, kind = presented
+    # A cookie rides along on cross-site requests; a custom header cannot be sent cross-site
+    # without a CORS preflight, which this app never grants.
+    if kind == "session" and request.method not in _SAFE and not request.headers.get(CSRF_HEADER):
+        raise CsrfRequired(f"a signed-in browser request that changes data needs {CSRF_HEADER}")
+    return await AuthService(session, clock=get_state(request).clock).authenticate(token, kind=kind)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,142 @@
+"""What the app holds for its lifetime: engines, connectors, policies. Built at the edge.
+
+`open_state(settings, …)` builds it from settings (the `serve` command and `demo` do); tests
+build an `AppState` from their own fixtures and hand it to `create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets as _random
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from brokerlink.config import Settings
+from brokerlink.db.session import create_engine, create_sessionmaker
+from brokerlink.domain.connectors import TradingConnector
+from brokerlink.domain.enums import Provider
+from brokerlink.orders.service import OrderService
+from brokerlink.policies.cost_guard import CostPolicy
+from brokerlink.portfolio.consolidate import DEFAULT_CASH_PROXIES
+from brokerlink.providers.plaid import PlaidConnector
+from brokerlink.providers.snaptrade import SnapTradeConnector
+from brokerlink.routing.coverage import CoverageRegistry
+from brokerlink.routing.router import LinkRouter, ProviderFlags
+from brokerlink.runtime import Connectors, provider_connectors
+from brokerlink.secrets import secret_store_from_settings
+from brokerlink.sync.engine import SyncEngine
+from brokerlink.sync.schedule import Scheduler, SyncSchedule
+from brokerlink.sync.tasks import BackgroundSyncs
+
+__all__ = ["AppState", "open_state"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AppState:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    coverage: CoverageRegistry
+    flags: ProviderFlags
+    connectors: Connectors
+    syncs: BackgroundSyncs
+    policy: CostPolicy = field(default_factory=CostPolicy)
+    plan: Literal["daily", "realtime"] = "daily"
+    clock: Callable[[], datetime] = _now
+    cash_proxies: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CASH_PROXIES))
+    # Signs the state a provider's flow carries back to the callback page.
+    state_key: bytes = field(default_factory=lambda: _random.token_bytes(32))
+    session_ttl: timedelta = timedelta(days=7)
+    secure_cookies: bool = False
+    # Where providers send the browser back; None: the request's own base URL.
+    public_url: str | None = None
+    analysis_max_age: timedelta = timedelta(hours=24)
+    # Consolidated portfolios per user, served while the store's data version holds (None: off).
+
+    @property
+    def router(self) -> LinkRouter:
+        return LinkRouter(self.coverage.current, self.flags)
+
+    @property
+    def snaptrade(self) -> SnapTradeConnector | None:
+        return self.connectors.snaptrade
+
+    @property
+    def plaid(self) -> PlaidConnector | None:
+        return self.connectors.plaid
+
+    @property
+    def orders(self) -> OrderService:
+        trading: dict[Provider, TradingConnector] = {}
+        if self.connectors.snaptrade is not None:
+            trading[Provider.SNAPTRADE] = self.connectors.snaptrade
+        return OrderService(self.sessionmaker, trading)
+
+
+@asynccontextmanager
+async def open_state(
+    settings: Settings,
+    *,
+    snaptrade_url: str | None = None,
+    plaid_url: str | None = None,
+    public_url: str | None = None,
+) -> AsyncIterator[AppState]:
+    """The state for `settings`; the store must already be migrated to head."""
+    engine = create_engine(settings.database_url_resolved)
+    sessionmaker = create_sessionmaker(engine)
+    secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
+    try:
+        async with provider_connectors(
+            settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
+        ) as connectors:
+            sync = SyncEngine(sessionmaker, connectors.by_provider())
+            syncs = BackgroundSyncs(sync)
+            state = AppState(
+                sessionmaker=sessionmaker,
+                coverage=CoverageRegistry.start(settings.coverage_file),
+                flags=ProviderFlags(
+                    enable_snaptrade=settings.enable_snaptrade,
+                    snaptrade_admin_only=settings.snaptrade_admin_only,
+                ),
+                connectors=connectors,
+                syncs=syncs,
+                policy=CostPolicy.from_settings(settings),
+                plan=settings.snaptrade_plan,
+                secure_cookies=settings.env == "production",
+                session_ttl=timedelta(hours=settings.session_ttl_hours),
+                public_url=public_url,
+                analysis_max_age=timedelta(hours=settings.analysis_max_age_hours),
+            )
+            # The scheduled catch-all sync (one a day by default) runs beside the app, honouring
+            # each provider's interval; requests never trigger it.
+            scheduled = (
+                asyncio.create_task(
+                    Scheduler(sync, sessionmaker, SyncSchedule.from_settings(settings)).run(
+                        tick_seconds=settings.sync_tick_seconds
+                    )
+                )
+                if settings.sync_in_app
+                else None
+            )
+            try:
+                yield state
+            finally:
+                if scheduled is not None:
+                    scheduled.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await scheduled
+                await syncs.close()
+    finally:
+        await engine.dispose()
+
+
+def providers_of(state: AppState) -> list[Provider]:
+    return list(state.connectors.by_provider())

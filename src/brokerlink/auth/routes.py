@@ -1,0 +1,60 @@
+"""`/api/auth`: sign in (a session cookie for the web app), sign out, who am I."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from brokerlink.api.deps import SESSION_COOKIE, CurrentUser, DbSession, State
+from brokerlink.auth.service import AuthService
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+class LoginIn(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str | None
+    name: str | None
+
+
+def set_session_cookie(response: Response, token: str, state: State) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(state.session_ttl.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=state.secure_cookies,
+        path="/",
+    )
+
+
+@router.post("/login", response_model=UserOut)
+async def login(body: LoginIn, response: Response, state: State, session: DbSession) -> UserOut:
+    """A web session for the right email and password (an HttpOnly, SameSite cookie)."""
+    auth = AuthService(session, clock=state.clock)
+    issued = await auth.log_in(body.email, body.password, ttl=state.session_ttl)
+    set_session_cookie(response, issued.token, state)
+    user = await auth.users.get(issued.row.user_id)
+    assert user is not None
+    return UserOut(id=user.id, email=user.email, name=user.name)
+
+
+@router.post("/logout", status_code=204)
+async def logout(request: Request, response: Response, state: State, session: DbSession) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await AuthService(session, clock=state.clock).revoke(token)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+@router.get("/me", response_model=UserOut)
+async def me(user: CurrentUser) -> UserOut:
+    return UserOut(id=user.id, email=user.email, name=user.name)

@@ -1,0 +1,199 @@
+"""The routes the portfolio app already calls, kept with their names and shapes:
+
+    POST /api/snaptrade/register-user          → {"userId": ...} (the user secret stays stored)
+    POST /api/snaptrade/create-connection-url  → {"redirectURI": ..., "state": ...}
+    POST /api/snaptrade/refresh-holdings       → cost-guarded refresh of SnapTrade connections
+    POST /api/plaid/create-link-token          → {"link_token", "hosted_link_url", "state"}
+    POST /api/plaid/exchange-public-token      → the stored connection
+    POST /api/plaid/refresh-holdings           → cost-guarded refresh of Plaid connections
+
+They go through the same services as `/api/connections`: the same routing, cost guard and
+background sync.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from brokerlink.accounts.schemas import ConnectionOut
+from brokerlink.api.deps import CurrentUser, DbSession, State
+from brokerlink.connections.link_state import STATE_TTL, LinkState, sign_state
+from brokerlink.connections.routes import (
+    CompleteIn,
+    RefreshAllItem,
+    callback_url,
+    finish_link,
+    link_service,
+)
+from brokerlink.connections.service import ProviderNotConfigured
+from brokerlink.domain.enums import Provider
+from brokerlink.errors import NotFoundError, ValidationError
+from brokerlink.policies.cost_guard import RefreshRefused
+from brokerlink.repositories import ConnectionRepository
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["compatibility"])
+
+
+class RegisterOut(BaseModel):
+    userId: str  # noqa: N815 - the portfolio app's field name
+
+
+class ConnectionUrlIn(BaseModel):
+    institution: str | None = Field(default=None, max_length=200)
+    broker: str | None = Field(default=None, max_length=100)
+    connectionType: str = Field(default="read", pattern="^(read|trade)$")  # noqa: N815
+
+
+class ConnectionUrlOut(BaseModel):
+    redirectURI: str  # noqa: N815
+    state: str
+
+
+class RefreshHoldingsIn(BaseModel):
+    connection_id: int | None = Field(default=None, ge=1, le=2**62)
+    override: bool = False
+
+
+class LinkTokenIn(BaseModel):
+    institution: str | None = Field(default=None, max_length=200)
+
+
+class LinkTokenOut(BaseModel):
+    link_token: str
+    hosted_link_url: str
+    state: str
+
+
+class ExchangeIn(BaseModel):
+    public_token: str = Field(min_length=1, max_length=400)
+    state: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/api/snaptrade/register-user", response_model=RegisterOut)
+async def snaptrade_register(state: State, user: CurrentUser) -> RegisterOut:
+    if state.snaptrade is None:
+        raise ProviderNotConfigured("SnapTrade is not configured")
+    return RegisterOut(userId=await state.snaptrade.register_user(str(user.id)))
+
+
+@router.post("/api/snaptrade/create-connection-url", response_model=ConnectionUrlOut)
+async def snaptrade_connection_url(
+    body: ConnectionUrlIn, request: Request, state: State, user: CurrentUser
+) -> ConnectionUrlOut:
+    """The SnapTrade portal URL. With an institution, the coverage map must route it to
+    SnapTrade; a broker slug opens that brokerage directly."""
+    if state.snaptrade is None:
+        raise ProviderNotConfigured("SnapTrade is not configured")
+    broker = body.broker
+    institution = body.institution or body.broker or "snaptrade"
+    if body.institution:
+        decision = state.router.choose_provider(
+            body.institution, need_trading=body.connectionType == "trade"
+        )
+        if decision.provider is not Provider.SNAPTRADE:
+            raise ValidationError(
+                f"{body.institution} connects through {decision.provider.value}: {decision.reason}",
+                field="institution",
+            )
+        broker = decision.provider_institution_id
+    url = await state.snaptrade.connection_link(
+        str(user.id),
+        broker=broker,
+        connection_type="trade-if-available" if body.connectionType == "trade" else "read",
+        custom_redirect=callback_url(state, request),
+    )
+    signed = sign_state(
+        LinkState(
+            user_id=user.id,
+            provider=Provider.SNAPTRADE,
+            institution=institution,
+            expires_at=state.clock() + STATE_TTL,
+        ),
+        state.state_key,
+    )
+    return ConnectionUrlOut(redirectURI=url, state=signed)
+
+
+async def _refresh(
+    provider: Provider, body: RefreshHoldingsIn, state: State, session: DbSession, user: CurrentUser
+) -> list[RefreshAllItem]:
+    links = link_service(state, session)
+    connections = [
+        c
+        for c in await ConnectionRepository.from_session(session).list_syncable(user.id)
+        if c.provider is provider and (body.connection_id in (None, c.id))
+    ]
+    if body.connection_id is not None and not connections:
+        raise NotFoundError(f"{provider.value} connection {body.connection_id} not found")
+    out = []
+    for connection in connections:
+        item = RefreshAllItem(
+            connection_id=connection.id,
+            institution=connection.institution_name,
+            provider=provider.value,
+            result="refreshed",
+        )
+        try:
+            await links.refresh(user.id, connection.id, override=body.override)
+        except RefreshRefused as refused:
+            item.result, item.reason = "refused", refused.reason
+            item.next_allowed_at = refused.next_allowed_at
+        out.append(item)
+    await session.commit()
+    for connection in connections:
+        state.syncs.connection(connection.id)
+    return out
+
+
+@router.post("/api/snaptrade/refresh-holdings", response_model=list[RefreshAllItem])
+async def snaptrade_refresh(
+    state: State, session: DbSession, user: CurrentUser, body: RefreshHoldingsIn | None = None
+) -> list[RefreshAllItem]:
+    return await _refresh(Provider.SNAPTRADE, body or RefreshHoldingsIn(), state, session, user)
+
+
+@router.post("/api/plaid/create-link-token", response_model=LinkTokenOut)
+async def plaid_link_token(
+    body: LinkTokenIn, request: Request, state: State, user: CurrentUser
+) -> LinkTokenOut:
+    if state.plaid is None:
+        raise ProviderNotConfigured("Plaid is not configured")
+    institution_id = None
+    if body.institution:
+        entry = state.coverage.current.match(body.institution)
+        institution_id = entry.plaid_institution_id if entry is not None else None
+    token, hosted = await state.plaid.create_link(
+        str(user.id),
+        institution_id=institution_id,
+        completion_redirect_uri=callback_url(state, request),
+    )
+    signed = sign_state(
+        LinkState(
+            user_id=user.id,
+            provider=Provider.PLAID,
+            institution=body.institution or "plaid",
+            expires_at=state.clock() + STATE_TTL,
+            link_token=token,
+        ),
+        state.state_key,
+    )
+    return LinkTokenOut(link_token=token, hosted_link_url=hosted or "", state=signed)
+
+
+@router.post("/api/plaid/exchange-public-token", response_model=ConnectionOut)
+async def plaid_exchange(
+    body: ExchangeIn, state: State, session: DbSession, user: CurrentUser
+) -> ConnectionOut:
+    return await finish_link(
+        state, session, user, CompleteIn(state=body.state, public_token=body.public_token)
+    )
+
+
+@router.post("/api/plaid/refresh-holdings", response_model=list[RefreshAllItem])
+async def plaid_refresh(
+    state: State, session: DbSession, user: CurrentUser, body: RefreshHoldingsIn | None = None
+) -> list[RefreshAllItem]:
+    return await _refresh(Provider.PLAID, body or RefreshHoldingsIn(), state, session, user)

@@ -1,0 +1,349 @@
+"""`/api/portfolios`: the consolidated portfolio, its analysis view, consolidation, manual
+positions and the user's choice between duplicated accounts. Served from the store."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from brokerlink.accounts.schemas import PositionOut
+from brokerlink.accounts.service import AccountsView, position_out
+from brokerlink.api.deps import CurrentUser, DbSession, State
+from brokerlink.api.state import AppState
+from brokerlink.errors import NotFoundError
+from brokerlink.models import User
+from brokerlink.portfolio.consolidate import ConsolidatedPortfolio, DuplicateAccount, is_cash
+from brokerlink.portfolio.schemas import (
+    AnalysisLineOut,
+    ConsolidationOut,
+    DuplicateOut,
+    HoldingOut,
+    ManualPositionIn,
+    ManualPositionPatch,
+    PortfolioOut,
+    PortfolioSummaryOut,
+    PreferIn,
+    Slice,
+    SourceOut,
+)
+from brokerlink.portfolio.service import ConsolidationSummary, PortfolioService
+from brokerlink.repositories import PortfolioRepository
+
+__all__ = ["build_portfolio", "router"]
+
+router = APIRouter(tags=["portfolio"])
+
+Id = Annotated[int, Path(ge=1, le=2**62)]
+_PLACES = Decimal("0.0001")
+
+
+def prefer_accounts(user: User) -> dict[str, str]:
+    prefs: dict[str, Any] = user.preferences or {}
+    chosen = prefs.get("prefer_accounts") or {}
+    return {str(k): str(v) for k, v in chosen.items()}
+
+
+def service(state: AppState, session: AsyncSession, user: User) -> PortfolioService:
+    return PortfolioService(
+        session, cash_proxies=state.cash_proxies, prefer_accounts=prefer_accounts(user)
+    )
+
+
+def _slices(values: dict[tuple[str, str], Decimal], totals: dict[str, Decimal]) -> list[Slice]:
+    out = [
+        Slice(
+            label=label,
+            currency=currency,
+            value=value,
+            weight=(value / totals[currency]).quantize(_PLACES)
+            if totals.get(currency)
+            else Decimal(0),
+        )
+        for (label, currency), value in values.items()
+    ]
+    return sorted(out, key=lambda s: (s.currency, -s.value, s.label))
+
+
+def build_portfolio(
+    portfolio_id: int,
+    name: str,
+    result: ConsolidatedPortfolio,
+    duplicates: list[DuplicateAccount],
+    account_labels: dict[str, str],
+    stale_accounts: int,
+) -> PortfolioOut:
+    """The holdings table and the allocations, from what consolidation counted."""
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for row in result.securities:
+        groups[(row.ticker, row.currency)].append(row)
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for row in result.securities:
+        if row.market_value is not None:
+            totals[row.currency] += row.market_value
+    for currency, amount in result.cash.items():
+        totals[currency] += amount
+    by_type: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    by_account: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    by_provider: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    holdings = []
+    for (ticker, currency), rows in groups.items():
+        quantity = sum((r.quantity for r in rows), Decimal(0))
+        values = [r.market_value for r in rows]
+        value = (
+            sum((v for v in values if v is not None), Decimal(0))
+            if any(v is not None for v in values)
+            else None
+        )
+        priced = [r for r in rows if r.price is not None]
+        latest = max(priced, key=lambda r: (r.as_of is not None, r.as_of or 0)) if priced else None
+        price = latest.price if latest is not None else None
+        if value is None and price is not None:
+            value = price * quantity
+        stamps = [r.as_of for r in rows if r.as_of is not None]
+        holdings.append(
+            HoldingOut(
+                ticker=ticker,
+                type=rows[0].kind,
+                currency=currency,
+                quantity=quantity,
+                price=price,
+                value=value,
+                weight=(value / totals[currency]).quantize(_PLACES)
+                if value is not None and totals.get(currency)
+                else None,
+                as_of=max(stamps) if stamps else None,
+                sources=[
+                    SourceOut(
+                        account_id=int(r.account),
+                        provider=r.provider.value,
+                        quantity=r.quantity,
+                        market_value=r.market_value,
+                    )
+                    for r in rows
+                ],
+            )
+        )
+        for r in rows:
+            if r.market_value is None:
+                continue
+            by_type[(r.kind, currency)] += r.market_value
+            by_account[(account_labels.get(r.account, r.account), currency)] += r.market_value
+            by_provider[(r.provider.value, currency)] += r.market_value
+    for row in result.cash_positions:
+        assert is_cash(row)
+        by_type[("cash", row.currency)] += row.quantity
+        by_account[(account_labels.get(row.account, row.account), row.currency)] += row.quantity
+        by_provider[(row.provider.value, row.currency)] += row.quantity
+    holdings.sort(key=lambda h: (h.currency, -(h.value or Decimal(0)), h.ticker))
+    return PortfolioOut(
+        id=portfolio_id,
+        name=name,
+        last_updated=result.last_updated,
+        providers=sorted(p.value for p in result.providers),
+        holdings=holdings,
+        cash=dict(result.cash),
+        totals=dict(totals),
+        by_type=_slices(by_type, totals),
+        by_account=_slices(by_account, totals),
+        by_provider=_slices(by_provider, totals),
+        duplicates=[
+            DuplicateOut(
+                kept_account_id=int(d.winner.key),
+                kept_provider=d.winner.provider.value,
+                dropped_account_id=int(d.loser.key),
+                dropped_provider=d.loser.provider.value,
+                reason=d.reason,
+            )
+            for d in duplicates
+        ],
+        superseded=len(result.superseded),
+        stale_accounts=stale_accounts,
+    )
+
+
+async def _portfolio_id(session: AsyncSession, user: User, portfolio_id: int | None) -> int:
+    portfolios = PortfolioRepository.from_session(session)
+    if portfolio_id is None:
+        return (await portfolios.get_or_create_default(user.id)).id
+    found = await portfolios.get(portfolio_id)
+    if found is None or found.user_id != user.id:
+        raise NotFoundError(f"portfolio {portfolio_id} not found")
+    return found.id
+
+
+async def portfolio_out(
+    state: AppState, session: AsyncSession, user: User, portfolio_id: int | None = None
+) -> PortfolioOut:
+    pid = await _portfolio_id(session, user, portfolio_id)
+    portfolio = await PortfolioRepository.from_session(session).get(pid)
+    assert portfolio is not None
+    result, duplicates = await service(state, session, user).consolidated(pid, user_id=user.id)
+    accounts = await AccountsView(
+        session, policy=state.policy, clock=state.clock, max_age=state.analysis_max_age
+    ).accounts(user.id)
+    labels = {
+        str(a.id): " ".join(
+            p for p in (a.institution, a.name, f"••{a.mask}" if a.mask else "") if p
+        )
+        for a in accounts
+    }
+    stale = sum(1 for a in accounts if a.stale and a.provider != "manual")
+    return build_portfolio(pid, portfolio.name, result, duplicates, labels, stale)
+
+
+def _summary(s: ConsolidationSummary) -> ConsolidationOut:
+    return ConsolidationOut(
+        portfolio_id=s.portfolio_id,
+        positions=s.positions,
+        superseded=s.superseded,
+        providers=s.providers,
+        last_updated=s.last_updated,
+        cash=s.cash,
+        duplicates=s.duplicates,
+    )
+
+
+@router.get("/api/portfolios", response_model=list[PortfolioSummaryOut])
+async def list_portfolios(session: DbSession, user: CurrentUser) -> list[PortfolioSummaryOut]:
+    portfolios = PortfolioRepository.from_session(session)
+    await portfolios.get_or_create_default(user.id)
+    return [
+        PortfolioSummaryOut(id=p.id, name=p.name, base_currency=p.base_currency)
+        for p in await portfolios.list_for_user(user.id)
+    ]
+
+
+@router.get("/api/portfolio", response_model=PortfolioOut)
+async def default_portfolio(state: State, session: DbSession, user: CurrentUser) -> PortfolioOut:
+    """The user's default portfolio, consolidated across every provider and manual entry."""
+    return await portfolio_out(state, session, user)
+
+
+@router.get("/api/portfolios/{portfolio_id}", response_model=PortfolioOut)
+async def get_portfolio(
+    portfolio_id: Id, state: State, session: DbSession, user: CurrentUser
+) -> PortfolioOut:
+    """Holdings (ticker, quantity, price, value, weight, sources), cash per currency,
+    allocations by type, account and provider, and duplicated accounts with the choice made."""
+    return await portfolio_out(state, session, user, portfolio_id)
+
+
+@router.get("/api/portfolios/{portfolio_id}/analysis", response_model=list[AnalysisLineOut])
+async def analysis(
+    portfolio_id: Id, state: State, session: DbSession, user: CurrentUser
+) -> list[AnalysisLineOut]:
+    """Ticker → shares summed over every source, cash on its proxy ticker (USD → SGOV)."""
+    lines = await service(state, session, user).analysis(portfolio_id, user_id=user.id)
+    return [
+        AnalysisLineOut(
+            ticker=line.ticker,
+            shares=line.shares,
+            currency=line.currency,
+            type=line.type,
+            account_id=line.account_id,
+            cost_basis=line.cost_basis,
+            provider=line.provider.value,
+            sources=line.sources,
+            is_cash_proxy=line.is_cash_proxy,
+        )
+        for line in sorted(lines.values(), key=lambda item: item.ticker)
+    ]
+
+
+@router.post("/api/portfolios/{portfolio_id}/consolidate", response_model=ConsolidationOut)
+async def consolidate(
+    portfolio_id: Id, state: State, session: DbSession, user: CurrentUser
+) -> ConsolidationOut:
+    """Consolidate the stored positions: positions counted, providers, last updated."""
+    return _summary(await service(state, session, user).consolidate(portfolio_id, user_id=user.id))
+
+
+@router.post("/api/users/{user_id}/consolidate-all", response_model=list[ConsolidationOut])
+async def consolidate_all(
+    user_id: Id, state: State, session: DbSession, user: CurrentUser
+) -> list[ConsolidationOut]:
+    """Every portfolio of the user (only the caller's own id is accepted)."""
+    if user_id != user.id:
+        raise NotFoundError(f"user {user_id} not found")
+    return [_summary(s) for s in await service(state, session, user).consolidate_all(user.id)]
+
+
+@router.get("/api/manual-positions", response_model=list[PositionOut])
+async def list_manual(state: State, session: DbSession, user: CurrentUser) -> list[PositionOut]:
+    positions = await AccountsView(session, policy=state.policy, clock=state.clock).positions(
+        user.id
+    )
+    return [p for p in positions if p.provider == "manual"]
+
+
+@router.post("/api/manual-positions", response_model=PositionOut, status_code=201)
+async def add_manual(
+    body: ManualPositionIn, state: State, session: DbSession, user: CurrentUser
+) -> PositionOut:
+    row = await service(state, session, user).add_manual(
+        user.id,
+        ticker=body.ticker,
+        quantity=body.quantity,
+        currency=body.currency,
+        kind=body.kind,
+        cost_basis=body.cost_basis,
+        price=body.price,
+        account_id=body.account_id,
+    )
+    return position_out(row)
+
+
+@router.patch("/api/manual-positions/{position_id}", response_model=PositionOut)
+async def update_manual(
+    position_id: Id,
+    body: ManualPositionPatch,
+    state: State,
+    session: DbSession,
+    user: CurrentUser,
+) -> PositionOut:
+    row = await service(state, session, user).update_manual(
+        user.id,
+        position_id,
+        quantity=body.quantity,
+        cost_basis=body.cost_basis,
+        price=body.price,
+    )
+    return position_out(row)
+
+
+@router.delete("/api/manual-positions/{position_id}", status_code=204)
+async def remove_manual(
+    position_id: Id, state: State, session: DbSession, user: CurrentUser
+) -> None:
+    await service(state, session, user).remove_manual(user.id, position_id)
+
+
+@router.put("/api/duplicates/preference", response_model=PortfolioOut)
+async def prefer_account(
+    body: PreferIn, state: State, session: DbSession, user: CurrentUser
+) -> PortfolioOut:
+    """Resolve a duplicated account: keep `keep_account_id`, count its twins once through it."""
+    result, duplicates = await service(state, session, user).consolidated(
+        await _portfolio_id(session, user, None), user_id=user.id
+    )
+    del result
+    group = {
+        key
+        for d in duplicates
+        for key in (d.winner.key, d.loser.key)
+        if str(body.keep_account_id) in (d.winner.key, d.loser.key)
+    }
+    if not group:
+        raise NotFoundError(f"account {body.keep_account_id} is not a duplicated account")
+    prefs: dict[str, Any] = dict(user.preferences or {})
+    chosen = dict(prefs.get("prefer_accounts") or {})
+    for key in group:
+        chosen[key] = str(body.keep_account_id)
+    prefs["prefer_accounts"] = chosen
+    user.preferences = prefs
+    await session.flush()
+    return await portfolio_out(state, session, user)

@@ -1,0 +1,1 @@
+"""The server-rendered web app (Jinja2 templates, a little plain JavaScript, no build step)."""

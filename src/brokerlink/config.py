@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # Where providers send the browser back, when the app is behind a proxy (else the request's).
     public_url: str | None = None
     session_ttl_hours: float = Field(default=168.0, gt=0)
+    # Signs the state a provider's connection flow carries back. Set it when several app
+    # processes serve the same users; unset, each process draws a random key at start.
+    link_state_key: SecretStr | None = None
 
     # An operator's own coverage map (TOML, same schema as routing/coverage.toml). A file that
     # does not parse or validate never takes effect: the shipped (last good) map stays.

@@ -8,7 +8,17 @@
 Provider failures are `brokerlink.domain.errors.ProviderError`; the API maps both families.
 """
 
-__all__ = ["BrokerlinkError", "ConfigurationError", "NotFoundError", "ValidationError"]
+__all__ = [
+    "PRINTABLE",
+    "BrokerlinkError",
+    "ConfigurationError",
+    "NotFoundError",
+    "ValidationError",
+]
+
+# A pattern for names and symbols in requests: no control characters (no NUL, which PostgreSQL
+# text cannot hold, no line breaks in what ends up in logs).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
 class BrokerlinkError(Exception):

@@ -139,13 +139,12 @@ class AccountsView:
         by_connection: dict[int, list[Account]] = defaultdict(list)
         for account in accounts:
             by_connection[account.connection_id].append(account)
+        next_refresh = await self.guard.next_refresh_allowed_at_many(
+            [c for c in connections if c.provider is not Provider.MANUAL]
+        )
         out = []
         for connection in connections:
-            next_at = (
-                None
-                if connection.provider is Provider.MANUAL
-                else await self.guard.next_refresh_allowed_at(connection)
-            )
+            next_at = next_refresh.get(connection.id)
             out.append(
                 ConnectionOut(
                     id=connection.id,

@@ -71,11 +71,13 @@ async def optional_user(request: Request, session: DbSession) -> User | None:
         return None
     token, kind = presented
     try:
-        return await AuthService(session, clock=get_state(request).clock).authenticate(
+        user = await AuthService(session, clock=get_state(request).clock).authenticate(
             token, kind=kind
         )
     except NotAuthenticated:
         return None
+    await session.commit()  # as current_user does
+    return user
 
 
 class CsrfRequired(BrokerlinkError):
@@ -96,7 +98,11 @@ async def current_user(request: Request, session: DbSession) -> User:
     # without a CORS preflight, which this app never grants.
     if kind == "session" and request.method not in _SAFE and not request.headers.get(CSRF_HEADER):
         raise CsrfRequired(f"a signed-in browser request that changes data needs {CSRF_HEADER}")
-    return await AuthService(session, clock=get_state(request).clock).authenticate(token, kind=kind)
+    user = await AuthService(session, clock=get_state(request).clock).authenticate(token, kind=kind)
+    # End the sign-in lookup's transaction: on SQLite every transaction takes the write lock
+    # (BEGIN IMMEDIATE), and services that open their own session (orders) would wait on it.
+    await session.commit()
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

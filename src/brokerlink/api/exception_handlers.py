@@ -18,6 +18,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokerlink.domain.errors import (
@@ -125,6 +126,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot hold (a NUL character in text, a number past a column's
+    # precision) is the request's fault; the transaction was rolled back, nothing was written.
+    assert isinstance(exc, StatementError)
+    if isinstance(exc, DataError) or isinstance(exc.orig, ValueError):
+        log.info("api.request.unstorable", path=request.url.path, error=str(exc.orig))
+        return JSONResponse(
+            error_body("unstorable_value", f"a value in the request cannot be stored: {exc.orig}"),
+            status_code=422,
+        )
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("api.request.failed", path=request.url.path, error=repr(exc))
     return JSONResponse(
@@ -138,4 +152,5 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProviderError, _provider_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StatementError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

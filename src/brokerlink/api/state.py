@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets as _random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from brokerlink.domain.connectors import TradingConnector
 from brokerlink.domain.enums import Provider
 from brokerlink.orders.service import OrderService
 from brokerlink.policies.cost_guard import CostPolicy
+from brokerlink.portfolio.cache import PortfolioCache
 from brokerlink.portfolio.consolidate import DEFAULT_CASH_PROXIES
 from brokerlink.providers.plaid import PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeConnector
@@ -60,6 +62,7 @@ class AppState:
     public_url: str | None = None
     analysis_max_age: timedelta = timedelta(hours=24)
     # Consolidated portfolios per user, served while the store's data version holds (None: off).
+    portfolio_cache: PortfolioCache | None = field(default_factory=PortfolioCache)
 
     @property
     def router(self) -> LinkRouter:
@@ -112,9 +115,13 @@ async def open_state(
                 plan=settings.snaptrade_plan,
                 secure_cookies=settings.env == "production",
                 session_ttl=timedelta(hours=settings.session_ttl_hours),
-                public_url=public_url,
+                public_url=public_url or settings.public_url,
                 analysis_max_age=timedelta(hours=settings.analysis_max_age_hours),
             )
+            if settings.link_state_key is not None:
+                state.state_key = hashlib.sha256(
+                    settings.link_state_key.get_secret_value().encode()
+                ).digest()
             # The scheduled catch-all sync (one a day by default) runs beside the app, honouring
             # each provider's interval; requests never trigger it.
             scheduled = (

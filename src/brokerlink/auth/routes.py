@@ -48,7 +48,10 @@ async def login(body: LoginIn, response: Response, state: State, session: DbSess
 
 
 @router.post("/logout", status_code=204)
-async def logout(request: Request, response: Response, state: State, session: DbSession) -> None:
+async def logout(
+    request: Request, response: Response, state: State, session: DbSession, user: CurrentUser
+) -> None:
+    """End the web session (the cookie's token is revoked, not only forgotten)."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await AuthService(session, clock=state.clock).revoke(token)

@@ -13,15 +13,22 @@ __all__ = ["serve_in_background"]
 
 @asynccontextmanager
 async def serve_in_background(
-    app: Any, host: str = "127.0.0.1", port: int = 0
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, any_port_if_busy: bool = False
 ) -> AsyncIterator[str]:
     """Run `app` under uvicorn as a task; yields its base URL and stops it on exit.
 
-    Binding the socket here (port 0 picks a free one) means the URL is known before serving.
+    Binding the socket here (port 0 picks a free one) means the URL is known before serving;
+    `any_port_if_busy` takes a free port when `port` is in use.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        if not any_port_if_busy:
+            sock.close()
+            raise
+        sock.bind((host, 0))
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

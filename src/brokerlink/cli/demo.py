@@ -316,7 +316,7 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
                 )
                 try:
                     async with serve_in_background(
-                        create_app(state), port=settings.demo_port
+                        create_app(state), port=settings.demo_port, any_port_if_busy=True
                     ) as app_url:
                         state.public_url = app_url
                         result.url = app_url

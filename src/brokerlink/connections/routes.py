@@ -22,7 +22,7 @@ from brokerlink.api.state import AppState
 from brokerlink.connections.link_state import STATE_TTL, LinkState, sign_state, verify_state
 from brokerlink.connections.service import LinkResult, LinkService, LinkStart
 from brokerlink.domain.enums import Provider
-from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
+from brokerlink.errors import PRINTABLE, BrokerlinkError, NotFoundError, ValidationError
 from brokerlink.models import User
 from brokerlink.policies.cost_guard import CostGuard, RefreshRefused
 from brokerlink.repositories import ConnectionRepository
@@ -41,7 +41,7 @@ class LinkCancelled(BrokerlinkError):
 
 
 class StartIn(BaseModel):
-    institution: str = Field(min_length=1, max_length=200)
+    institution: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     need_trading: bool = False
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 from brokerlink.api.deps import CurrentUser, State
 from brokerlink.domain.enums import OrderSide, OrderType, TimeInForce
 from brokerlink.domain.models import Order, OrderPreview, OrderRequest
+from brokerlink.errors import PRINTABLE
 
 __all__ = ["router"]
 
@@ -26,7 +27,7 @@ OrderId = Annotated[str, Path(min_length=1, max_length=128)]
 
 class OrderIn(BaseModel):
     side: OrderSide
-    symbol: str = Field(min_length=1, max_length=32)
+    symbol: str = Field(min_length=1, max_length=32, pattern=PRINTABLE)
     order_type: OrderType = OrderType.MARKET
     time_in_force: TimeInForce = TimeInForce.DAY
     quantity: Decimal | None = Field(default=None, gt=0, max_digits=20, decimal_places=8)

@@ -14,7 +14,7 @@ recently" answer becomes the same kind of refusal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -226,6 +226,16 @@ class CostGuard:
         self.refreshes = RefreshLogRepository.from_session(session)
         self.ledger = CostLedgerRepository.from_session(session)
 
+    def _next_allowed(self, connection: Connection, logged: datetime | None) -> datetime | None:
+        candidates = [t for t in (logged, connection.last_manual_refresh_at) if t]
+        decision = decide_refresh(
+            self.policy,
+            connection.provider,
+            last_refresh_at=max(candidates) if candidates else None,
+            now=self.clock(),
+        )
+        return None if decision.allowed else decision.next_allowed_at
+
     async def last_refresh_at(self, connection: Connection) -> datetime | None:
         latest = await self.refreshes.latest(connection.id, statuses=_COUNTED)
         candidates = [
@@ -235,13 +245,15 @@ class CostGuard:
 
     async def next_refresh_allowed_at(self, connection: Connection) -> datetime | None:
         """When a manual refresh is next allowed without an override (None: now)."""
-        decision = decide_refresh(
-            self.policy,
-            connection.provider,
-            last_refresh_at=await self.last_refresh_at(connection),
-            now=self.clock(),
-        )
-        return None if decision.allowed else decision.next_allowed_at
+        latest = await self.refreshes.latest(connection.id, statuses=_COUNTED)
+        return self._next_allowed(connection, latest.requested_at if latest else None)
+
+    async def next_refresh_allowed_at_many(
+        self, connections: Sequence[Connection]
+    ) -> dict[int, datetime | None]:
+        """`next_refresh_allowed_at` for many connections, in one query."""
+        logged = await self.refreshes.latest_times((c.id for c in connections), statuses=_COUNTED)
+        return {c.id: self._next_allowed(c, logged.get(c.id)) for c in connections}
 
     async def check_budget(self, provider: Provider, amount: Decimal, user_id: int | None) -> None:
         """Raise `BudgetExceeded` if `amount` would break the user's or the provider's cap."""

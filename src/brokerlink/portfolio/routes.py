@@ -7,7 +7,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.accounts.schemas import PositionOut
@@ -16,6 +16,7 @@ from brokerlink.api.deps import CurrentUser, DbSession, State
 from brokerlink.api.state import AppState
 from brokerlink.errors import NotFoundError
 from brokerlink.models import User
+from brokerlink.portfolio.cache import DataVersion, data_version, fresh_until, preferences_key
 from brokerlink.portfolio.consolidate import ConsolidatedPortfolio, DuplicateAccount, is_cash
 from brokerlink.portfolio.schemas import (
     AnalysisLineOut,
@@ -181,6 +182,20 @@ async def portfolio_out(
     pid = await _portfolio_id(session, user, portfolio_id)
     portfolio = await PortfolioRepository.from_session(session).get(pid)
     assert portfolio is not None
+    # Served from state.portfolio_cache while the data it was computed from is unchanged
+    # (portfolio/cache.py); the version is read first, so a concurrent write only causes a miss.
+    cache = state.portfolio_cache
+    version: DataVersion = ()
+    if cache is not None:
+        version = await data_version(
+            session,
+            user_id=user.id,
+            portfolio_id=pid,
+            extra=(portfolio.name, preferences_key(prefer_accounts(user))),
+        )
+        cached = cache.get(user.id, pid, version, now=state.clock())
+        if cached is not None:
+            return cached
     result, duplicates = await service(state, session, user).consolidated(pid, user_id=user.id)
     accounts = await AccountsView(
         session, policy=state.policy, clock=state.clock, max_age=state.analysis_max_age
@@ -192,7 +207,20 @@ async def portfolio_out(
         for a in accounts
     }
     stale = sum(1 for a in accounts if a.stale and a.provider != "manual")
-    return build_portfolio(pid, portfolio.name, result, duplicates, labels, stale)
+    out = build_portfolio(pid, portfolio.name, result, duplicates, labels, stale)
+    if cache is not None:
+        cache.put(
+            user.id,
+            pid,
+            version,
+            out,
+            now=state.clock(),
+            valid_until=fresh_until(
+                ((a.provider, a.stale, a.last_synced_at) for a in accounts),
+                state.analysis_max_age,
+            ),
+        )
+    return out
 
 
 def _summary(s: ConsolidationSummary) -> ConsolidationOut:
@@ -234,9 +262,24 @@ async def get_portfolio(
 
 @router.get("/api/portfolios/{portfolio_id}/analysis", response_model=list[AnalysisLineOut])
 async def analysis(
-    portfolio_id: Id, state: State, session: DbSession, user: CurrentUser
+    portfolio_id: Id,
+    state: State,
+    session: DbSession,
+    user: CurrentUser,
+    sync_if_stale: Annotated[
+        bool,
+        Query(description="Sync first (and wait) when any account is older than the max age."),
+    ] = False,
 ) -> list[AnalysisLineOut]:
-    """Ticker → shares summed over every source, cash on its proxy ticker (USD → SGOV)."""
+    """Ticker → shares summed over every source, cash on its proxy ticker (USD → SGOV).
+
+    Analysis code that must not run on old data asks for `sync_if_stale`: the one read that
+    may wait on the providers, and only when the stored data is older than the setting."""
+    await _portfolio_id(session, user, portfolio_id)
+    if sync_if_stale:
+        await session.commit()  # hold no transaction (SQLite's write lock) while syncing
+        if await state.syncs.engine.is_stale(user.id, state.analysis_max_age):
+            await state.syncs.user(user.id)
     lines = await service(state, session, user).analysis(portfolio_id, user_id=user.id)
     return [
         AnalysisLineOut(

@@ -6,6 +6,7 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from brokerlink.domain.enums import InstrumentKind
+from brokerlink.errors import PRINTABLE
 
 __all__ = [
     "AnalysisLineOut",
@@ -102,7 +103,7 @@ class ConsolidationOut(BaseModel):
 
 
 class ManualPositionIn(BaseModel):
-    ticker: str = Field(min_length=1, max_length=64)
+    ticker: str = Field(min_length=1, max_length=64, pattern=PRINTABLE)
     quantity: Decimal = Field(ge=0, max_digits=20, decimal_places=8)
     currency: str = Field(default="USD", min_length=3, max_length=3, pattern="^[A-Za-z]{3}$")
     kind: InstrumentKind = InstrumentKind.EQUITY

@@ -44,6 +44,20 @@ from brokerlink.repositories import (
 
 __all__ = ["ConsolidationSummary", "PortfolioService"]
 
+# The store's Money is NUMERIC(24, 8): values below 10**16.
+_MONEY_LIMIT = Decimal(10) ** 16
+
+
+def _market_value(price: Decimal | None, quantity: Decimal) -> Decimal | None:
+    if price is None:
+        return None
+    value = price * quantity
+    if abs(value) >= _MONEY_LIMIT:
+        raise ValidationError(
+            f"price × quantity ({value:.2E}) is too large to store", field="price"
+        )
+    return value
+
 
 @dataclass
 class ConsolidationSummary:
@@ -204,7 +218,7 @@ class PortfolioService:
             provider=Provider.MANUAL,
             cost_basis=cost_basis,
             price=price,
-            market_value=price * quantity if price is not None else None,
+            market_value=_market_value(price, quantity),
             as_of=datetime.now(UTC),
         )
         await self.positions.bulk_upsert([row])
@@ -235,16 +249,20 @@ class PortfolioService:
         price: Decimal | None = None,
     ) -> PositionRow:
         row = await self._owned_manual(user_id, position_id)
+        if quantity is not None and quantity < 0:
+            raise ValidationError("quantity cannot be negative", field="quantity")
+        value = _market_value(
+            price if price is not None else row.price,
+            quantity if quantity is not None else row.quantity,
+        )
         if quantity is not None:
-            if quantity < 0:
-                raise ValidationError("quantity cannot be negative", field="quantity")
             row.quantity = quantity
         if cost_basis is not None:
             row.cost_basis = cost_basis
         if price is not None:
             row.price = price
-        if row.price is not None:
-            row.market_value = row.price * row.quantity
+        if value is not None:
+            row.market_value = value
         row.as_of = datetime.now(UTC)
         await self.session.flush()
         return row

@@ -60,6 +60,20 @@ class RefreshLogRepository(Repository):
             query.order_by(RefreshLog.requested_at.desc(), RefreshLog.id.desc()).limit(1)
         )
 
+    async def latest_times(
+        self, connection_ids: Iterable[int], *, statuses: Iterable[RefreshStatus]
+    ) -> dict[int, datetime]:
+        """`latest(...).requested_at` for many connections in one query."""
+        ids = list(connection_ids)
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(RefreshLog.connection_id, func.max(RefreshLog.requested_at))
+            .where(RefreshLog.connection_id.in_(ids), RefreshLog.status.in_(list(statuses)))
+            .group_by(RefreshLog.connection_id)
+        )
+        return {cid: at for cid, at in rows.all() if at is not None}
+
     async def count_since(
         self,
         since: datetime,

@@ -803,7 +803,8 @@ class SandboxState:
     def cancel_order(self, account: Account, brokerage_order_id: str) -> Order:
         order = self.orders.get(brokerage_order_id)
         if order is None or order.account_id != account.id:
-            raise not_found(f"Order {brokerage_order_id} not found")
+            # The spec lists only 200, 400 and 500 for cancel: an unknown order is a 400 there.
+            raise invalid(f"Order {brokerage_order_id} not found")
         if not order.is_open:
             raise invalid(f"Order {brokerage_order_id} is {order.status} and cannot be cancelled")
         order.status = "CANCELED"

@@ -1,12 +1,16 @@
 #!/bin/sh
-# Install the Debian packages the test-suite needs when they are missing (today: PostgreSQL,
-# whose server binaries the store tests start from /usr/lib/postgresql/*/bin).
+# Install the Debian packages the test-suite needs when they are missing: PostgreSQL, whose
+# server binaries the store tests start from /usr/lib/postgresql/*/bin, and Chromium, which the
+# browser tests (tests/web) drive from /usr/bin/chromium through Playwright.
 # Idempotent; prints nothing when everything is present. Installs only as root.
 set -eu
 
 missing=""
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     missing="$missing postgresql"
+fi
+if [ ! -x /usr/bin/chromium ]; then
+    missing="$missing chromium"
 fi
 
 [ -z "$missing" ] && exit 0

@@ -1,0 +1,153 @@
+"""Allocation charts drawn on the server as SVG: donuts and horizontal bars, no JS library.
+
+Every chart is an `<svg role="img">` with a `<title>` and a `<desc>` listing each part and its
+share, so a screen reader gets the numbers; the page shows the same parts as an HTML legend
+(`legend()`), with the colours the chart uses. Text is escaped (`markupsafe`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from markupsafe import Markup, escape
+
+__all__ = ["PALETTE", "Part", "bars", "color", "donut", "legend"]
+
+# Colour-blind-friendly (Okabe–Ito, reordered for contrast between neighbours).
+PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#555")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One slice or bar: what it is, how much, and its share of the whole (0–1)."""
+
+    label: str
+    value: Decimal
+    weight: Decimal
+
+
+def color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def _pct(weight: Decimal) -> str:
+    return f"{weight * 100:.1f}%"
+
+
+def _described(title: str, parts: Sequence[Part]) -> str:
+    listed = "; ".join(f"{p.label}: {_pct(p.weight)}" for p in parts) or "nothing to show"
+    return f"<title>{escape(title)}</title><desc>{escape(listed)}</desc>"
+
+
+def _point(cx: float, cy: float, r: float, turn: float) -> tuple[float, float]:
+    # turn 0 is twelve o'clock, growing clockwise.
+    angle = 2 * math.pi * turn - math.pi / 2
+    return cx + r * math.cos(angle), cy + r * math.sin(angle)
+
+
+def _arc(start: float, end: float, outer: float, inner: float, c: float) -> str:
+    large = 1 if end - start > 0.5 else 0
+    x0, y0 = _point(c, c, outer, start)
+    x1, y1 = _point(c, c, outer, end)
+    x2, y2 = _point(c, c, inner, end)
+    x3, y3 = _point(c, c, inner, start)
+    return (
+        f"M{x0:.2f} {y0:.2f}A{outer} {outer} 0 {large} 1 {x1:.2f} {y1:.2f}"
+        f"L{x2:.2f} {y2:.2f}A{inner} {inner} 0 {large} 0 {x3:.2f} {y3:.2f}Z"
+    )
+
+
+def donut(parts: Sequence[Part], *, title: str, center: str = "", size: int = 160) -> Markup:
+    """A donut of `parts` (their weights), with `center` written in the hole."""
+    c, outer, inner = size / 2, size / 2 - 2, size / 2 - 28
+    shapes: list[str] = []
+    total = sum((max(p.weight, Decimal(0)) for p in parts), Decimal(0))
+    if total <= 0:
+        shapes.append(
+            f'<circle cx="{c}" cy="{c}" r="{(outer + inner) / 2}" fill="none" '
+            f'stroke="#ddd" stroke-width="{outer - inner}"/>'
+        )
+    else:
+        start = 0.0
+        for index, part in enumerate(parts):
+            share = float(max(part.weight, Decimal(0)) / total)
+            if share <= 0:
+                continue
+            label = escape(f"{part.label}: {_pct(part.weight)}")
+            if share >= 0.9999:
+                shapes.append(
+                    f'<circle cx="{c}" cy="{c}" r="{(outer + inner) / 2}" fill="none" '
+                    f'stroke="{color(index)}" stroke-width="{outer - inner}">'
+                    f"<title>{label}</title></circle>"
+                )
+                break
+            end = start + share
+            shapes.append(
+                f'<path d="{_arc(start, end, outer, inner, c)}" fill="{color(index)}" '
+                f'stroke="#fff" stroke-width="1"><title>{label}</title></path>'
+            )
+            start = end
+    if center:
+        shapes.append(
+            f'<text x="{c}" y="{c}" text-anchor="middle" dominant-baseline="central" '
+            f'class="chart-center">{escape(center)}</text>'
+        )
+    return Markup(
+        f'<svg class="chart donut" viewBox="0 0 {size} {size}" width="{size}" height="{size}" '
+        f'role="img" xmlns="http://www.w3.org/2000/svg">{_described(title, parts)}'
+        f"{''.join(shapes)}</svg>"
+    )
+
+
+def _short(label: str, limit: int = 46) -> str:
+    return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
+
+
+def bars(
+    parts: Sequence[Part], *, title: str, values: Sequence[str] | None = None, width: int = 320
+) -> Markup:
+    """Horizontal bars, one row per part: the label above its bar (shortened; the full label is
+    the row's tooltip), `values` and the share at the bar's end. Bars are scaled to the largest
+    part."""
+    row, bar_h, pad = 34, 12, 4
+    height = max(row * len(parts), row)
+    largest = max((p.weight for p in parts), default=Decimal(0))
+    label_w = width - 2 * pad
+    rows: list[str] = []
+    for index, part in enumerate(parts):
+        y = index * row
+        share = float(part.weight / largest) if largest > 0 else 0.0
+        length = max(2.0, (label_w - 120) * share)
+        shown = _pct(part.weight)
+        if values is not None:
+            shown = f"{values[index]} · {shown}"
+        rows.append(
+            f"<g><title>{escape(f'{part.label}: {shown}')}</title>"
+            f'<text x="{pad}" y="{y + 12}" class="chart-label">'
+            f"{escape(_short(part.label))}</text>"
+            f'<rect x="{pad}" y="{y + 16}" width="{length:.1f}" height="{bar_h}" rx="2" '
+            f'fill="{color(index)}"/>'
+            f'<text x="{pad + length + 6:.1f}" y="{y + 26}" class="chart-value">'
+            f"{escape(shown)}</text></g>"
+        )
+    if not parts:
+        rows.append(f'<text x="{pad}" y="20" class="chart-label">Nothing to show</text>')
+    return Markup(
+        f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img" '
+        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
+        f"{_described(title, parts)}{''.join(rows)}</svg>"
+    )
+
+
+def legend(parts: Sequence[Part], values: Sequence[str]) -> Markup:
+    """The parts as an HTML list with the chart's colours, for reading (and phones)."""
+    items = "".join(
+        f'<li><span class="swatch" style="background:{color(i)}" aria-hidden="true"></span>'
+        f'<span class="legend-label">{escape(p.label)}</span> '
+        f'<span class="legend-value">{escape(values[i])} · {_pct(p.weight)}</span></li>'
+        for i, p in enumerate(parts)
+    )
+    return Markup(f'<ul class="legend">{items}</ul>')

@@ -1,0 +1,61 @@
+"""Duplicated accounts on the portfolio page, resolved in real Chromium.
+
+Schwab is linked twice: through SnapTrade and, with SnapTrade switched off, through Plaid. The
+sandboxes give the two individual accounts different masks, so the Plaid one is given the
+SnapTrade one's mask: the same institution, mask and type make a duplicate.
+
+Screenshot: test-artifacts/portfolio-duplicates.png.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.async_api import Browser, expect
+from sqlalchemy import update
+
+from brokerlink.models import Account
+from brokerlink.routing.router import ProviderFlags
+from tests.web.browser import DESKTOP, ConsoleWatch, shot, sign_in
+from tests.web.server import Site, link_via_api
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_a_duplicate_is_shown_and_resolved(site: Site, browser: Browser) -> None:
+    async with httpx.AsyncClient(base_url=site.url, headers={"X-Brokerlink-CSRF": "1"}) as api:
+        await api.post("/api/auth/login", json={"email": site.email, "password": site.password})
+        snaptrade = await link_via_api(api, "schwab")
+        site.state.flags = ProviderFlags(enable_snaptrade=False)
+        plaid = await link_via_api(api, "schwab")
+        await site.state.syncs.drain()
+        assert plaid["provider"] == "plaid"
+        twin = next(a for a in snaptrade["accounts"] if a["mask"] == "2207")
+        individual = next(a for a in plaid["accounts"] if a["type"] == twin["type"])
+        async with site.state.sessionmaker() as session:
+            await session.execute(
+                update(Account).where(Account.id == individual["id"]).values(number_mask="2207")
+            )
+            await session.commit()
+        before = (await api.get("/api/portfolio")).json()["duplicates"]
+    assert [d["kept_provider"] for d in before] == ["snaptrade"]
+
+    watch = ConsoleWatch()
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    watch.watch(page)
+    await sign_in(page, site.url, site.email, site.password)
+    await page.get_by_role("link", name="Portfolio").click()
+    duplicate = page.locator("#duplicates .duplicate")
+    await expect(duplicate).to_have_count(1)
+    await expect(duplicate).to_contain_text("look like the same account")
+    await expect(duplicate).to_contain_text("Counted through Charles Schwab · Schwab Individual")
+    await shot(page, "portfolio-duplicates")
+    await duplicate.get_by_role("button", name="instead").click()
+    await expect(page.locator("#flash")).to_contain_text("Now counting Charles Schwab")
+    await expect(duplicate).to_contain_text("(Plaid)")
+    await expect(page.locator("#duplicates .duplicate")).to_have_attribute(
+        "data-kept", str(individual["id"])
+    )
+    assert watch.unexpected() == []
+    await context.close()

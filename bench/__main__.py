@@ -6,7 +6,14 @@ Each prints its own ratio against a baseline measured in the same run.
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.snaptrade", "bench.store", "bench.plaid_holdings", "bench.sync_fanout")
+BENCHMARKS = (
+    "bench.snaptrade",
+    "bench.store",
+    "bench.plaid_holdings",
+    "bench.sync_fanout",
+    "bench.consolidation",
+    "bench.api_portfolio",
+)
 
 
 def main() -> int:

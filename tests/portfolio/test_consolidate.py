@@ -1,7 +1,5 @@
 """The consolidation rules, with the product's own examples, and properties over any mix."""
 
-from decimal import Decimal
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,31 +8,11 @@ from brokerlink.domain import AccountType, Provider
 from brokerlink.portfolio import (
     AccountRef,
     MixedCurrencyError,
-    SourcePosition,
     analysis_view,
     consolidate,
     detect_duplicate_accounts,
 )
-
-D = Decimal
-
-
-def pos(
-    ticker, qty, account, provider=Provider.SNAPTRADE, *, kind="equity", currency="USD", cost=None
-):
-    return SourcePosition(
-        ticker=ticker,
-        quantity=D(qty),
-        currency=currency,
-        kind=kind,
-        account=account,
-        provider=provider,
-        cost_basis=D(cost) if cost is not None else None,
-    )
-
-
-def cash(amount, account, provider, currency="USD"):
-    return pos(f"CUR:{currency}", amount, account, provider, kind="cash", currency=currency)
+from tests.portfolio.positions import D, cash, pos
 
 
 class TestProductExamples:

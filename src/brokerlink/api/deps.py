@@ -65,19 +65,22 @@ def _presented_token(request: Request) -> tuple[str, str] | None:
     return None
 
 
+async def _authenticate(request: Request, session: AsyncSession, token: str, kind: str) -> User:
+    user = await AuthService(session, clock=get_state(request).clock).authenticate(token, kind=kind)
+    # End the sign-in lookup's transaction: on SQLite every transaction takes the write lock
+    # (BEGIN IMMEDIATE), and services that open their own session (orders) would wait on it.
+    await session.commit()
+    return user
+
+
 async def optional_user(request: Request, session: DbSession) -> User | None:
     presented = _presented_token(request)
     if presented is None:
         return None
-    token, kind = presented
     try:
-        user = await AuthService(session, clock=get_state(request).clock).authenticate(
-            token, kind=kind
-        )
+        return await _authenticate(request, session, *presented)
     except NotAuthenticated:
         return None
-    await session.commit()  # as current_user does
-    return user
 
 
 class CsrfRequired(BrokerlinkError):
@@ -98,11 +101,7 @@ async def current_user(request: Request, session: DbSession) -> User:
     # without a CORS preflight, which this app never grants.
     if kind == "session" and request.method not in _SAFE and not request.headers.get(CSRF_HEADER):
         raise CsrfRequired(f"a signed-in browser request that changes data needs {CSRF_HEADER}")
-    user = await AuthService(session, clock=get_state(request).clock).authenticate(token, kind=kind)
-    # End the sign-in lookup's transaction: on SQLite every transaction takes the write lock
-    # (BEGIN IMMEDIATE), and services that open their own session (orders) would wait on it.
-    await session.commit()
-    return user
+    return await _authenticate(request, session, token, kind)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -143,7 +143,3 @@ async def open_state(
                 await syncs.close()
     finally:
         await engine.dispose()
-
-
-def providers_of(state: AppState) -> list[Provider]:
-    return list(state.connectors.by_provider())

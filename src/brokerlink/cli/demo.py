@@ -310,7 +310,7 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
                     coverage=CoverageRegistry(coverage),
                     flags=router.flags,
                     connectors=connectors,
-                    syncs=BackgroundSyncs(SyncEngine(sessionmaker, connectors.by_provider())),
+                    syncs=BackgroundSyncs(sync),
                     policy=CostPolicy.from_settings(settings),
                     plan=settings.snaptrade_plan,
                 )

@@ -25,11 +25,11 @@ from brokerlink.connections.routes import (
     callback_url,
     finish_link,
     link_service,
+    refresh_each,
 )
 from brokerlink.connections.service import ProviderNotConfigured
 from brokerlink.domain.enums import Provider
 from brokerlink.errors import NotFoundError, ValidationError
-from brokerlink.policies.cost_guard import RefreshRefused
 from brokerlink.repositories import ConnectionRepository
 
 __all__ = ["router"]
@@ -120,7 +120,6 @@ async def snaptrade_connection_url(
 async def _refresh(
     provider: Provider, body: RefreshHoldingsIn, state: State, session: DbSession, user: CurrentUser
 ) -> list[RefreshAllItem]:
-    links = link_service(state, session)
     connections = [
         c
         for c in await ConnectionRepository.from_session(session).list_syncable(user.id)
@@ -128,20 +127,13 @@ async def _refresh(
     ]
     if body.connection_id is not None and not connections:
         raise NotFoundError(f"{provider.value} connection {body.connection_id} not found")
-    out = []
-    for connection in connections:
-        item = RefreshAllItem(
-            connection_id=connection.id,
-            institution=connection.institution_name,
-            provider=provider.value,
-            result="refreshed",
-        )
-        try:
-            await links.refresh(user.id, connection.id, override=body.override)
-        except RefreshRefused as refused:
-            item.result, item.reason = "refused", refused.reason
-            item.next_allowed_at = refused.next_allowed_at
-        out.append(item)
+    out = await refresh_each(
+        link_service(state, session),
+        user.id,
+        connections,
+        override=body.override,
+        keep_going=False,
+    )
     await session.commit()
     for connection in connections:
         state.syncs.connection(connection.id)

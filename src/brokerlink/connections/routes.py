@@ -6,6 +6,7 @@ connection comes from the store, and its first sync runs in the background.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -23,7 +24,7 @@ from brokerlink.connections.link_state import STATE_TTL, LinkState, sign_state, 
 from brokerlink.connections.service import LinkResult, LinkService, LinkStart
 from brokerlink.domain.enums import Provider
 from brokerlink.errors import PRINTABLE, BrokerlinkError, NotFoundError, ValidationError
-from brokerlink.models import User
+from brokerlink.models import Connection, User
 from brokerlink.policies.cost_guard import CostGuard, RefreshRefused
 from brokerlink.repositories import ConnectionRepository
 
@@ -83,6 +84,37 @@ class RefreshAllItem(BaseModel):
     result: Literal["refreshed", "refused", "failed"]
     reason: str | None = None
     next_allowed_at: datetime | None = None
+
+
+async def refresh_each(
+    links: LinkService,
+    user_id: int,
+    connections: Sequence[Connection],
+    *,
+    override: bool,
+    keep_going: bool,
+) -> list[RefreshAllItem]:
+    """Refresh each connection; a cost-guard refusal is reported with its reason and next
+    time. With `keep_going`, any other failure is reported too and the rest still run."""
+    out: list[RefreshAllItem] = []
+    for connection in connections:
+        item = RefreshAllItem(
+            connection_id=connection.id,
+            institution=connection.institution_name,
+            provider=connection.provider.value,
+            result="refreshed",
+        )
+        try:
+            await links.refresh(user_id, connection.id, override=override)
+        except RefreshRefused as refused:
+            item.result, item.reason = "refused", refused.reason
+            item.next_allowed_at = refused.next_allowed_at
+        except Exception as error:
+            if not keep_going:
+                raise
+            item.result, item.reason = "failed", str(error)
+        out.append(item)
+    return out
 
 
 def link_service(state: AppState, session: AsyncSession) -> LinkService:
@@ -260,27 +292,14 @@ async def refresh_all(
 ) -> list[RefreshAllItem]:
     """Refresh every connection the cost guard allows (each refusal with its reason and next
     time), then sync all of them in the background."""
-    override = body.override if body is not None else False
-    links = link_service(state, session)
-    out: list[RefreshAllItem] = []
-    for connection in await ConnectionRepository.from_session(session).list_syncable(user.id):
-        item = RefreshAllItem(
-            connection_id=connection.id,
-            institution=connection.institution_name,
-            provider=connection.provider.value,
-            result="refreshed",
-        )
-        try:
-            await links.refresh(user.id, connection.id, override=override)
-        except RefreshRefused as refused:
-            item.result, item.reason, item.next_allowed_at = (
-                "refused",
-                refused.reason,
-                refused.next_allowed_at,
-            )
-        except Exception as error:  # one connection's failure never stops the others
-            item.result, item.reason = "failed", str(error)
-        out.append(item)
+    out = await refresh_each(
+        link_service(state, session),
+        user.id,
+        await ConnectionRepository.from_session(session).list_syncable(user.id),
+        override=body.override if body is not None else False,
+        # One connection's failure never stops the others.
+        keep_going=True,
+    )
     await session.commit()
     state.syncs.user(user.id)
     return out

@@ -15,7 +15,7 @@ from brokerlink.accounts.service import AccountsView, position_out
 from brokerlink.api.deps import CurrentUser, DbSession, State
 from brokerlink.api.state import AppState
 from brokerlink.errors import NotFoundError
-from brokerlink.models import User
+from brokerlink.models import Portfolio, User
 from brokerlink.portfolio.cache import DataVersion, data_version, fresh_until, preferences_key
 from brokerlink.portfolio.consolidate import ConsolidatedPortfolio, DuplicateAccount, is_cash
 from brokerlink.portfolio.schemas import (
@@ -166,22 +166,22 @@ def build_portfolio(
     )
 
 
-async def _portfolio_id(session: AsyncSession, user: User, portfolio_id: int | None) -> int:
+async def _portfolio(session: AsyncSession, user: User, portfolio_id: int | None) -> Portfolio:
+    """The user's portfolio `portfolio_id` (another user's is not found), or their default."""
     portfolios = PortfolioRepository.from_session(session)
     if portfolio_id is None:
-        return (await portfolios.get_or_create_default(user.id)).id
+        return await portfolios.get_or_create_default(user.id)
     found = await portfolios.get(portfolio_id)
     if found is None or found.user_id != user.id:
         raise NotFoundError(f"portfolio {portfolio_id} not found")
-    return found.id
+    return found
 
 
 async def portfolio_out(
     state: AppState, session: AsyncSession, user: User, portfolio_id: int | None = None
 ) -> PortfolioOut:
-    pid = await _portfolio_id(session, user, portfolio_id)
-    portfolio = await PortfolioRepository.from_session(session).get(pid)
-    assert portfolio is not None
+    portfolio = await _portfolio(session, user, portfolio_id)
+    pid = portfolio.id
     # Served from state.portfolio_cache while the data it was computed from is unchanged
     # (portfolio/cache.py); the version is read first, so a concurrent write only causes a miss.
     cache = state.portfolio_cache
@@ -275,7 +275,7 @@ async def analysis(
 
     Analysis code that must not run on old data asks for `sync_if_stale`: the one read that
     may wait on the providers, and only when the stored data is older than the setting."""
-    await _portfolio_id(session, user, portfolio_id)
+    await _portfolio(session, user, portfolio_id)
     if sync_if_stale:
         await session.commit()  # hold no transaction (SQLite's write lock) while syncing
         if await state.syncs.engine.is_stale(user.id, state.analysis_max_age):
@@ -370,10 +370,7 @@ async def prefer_account(
     body: PreferIn, state: State, session: DbSession, user: CurrentUser
 ) -> PortfolioOut:
     """Resolve a duplicated account: keep `keep_account_id`, count its twins once through it."""
-    result, duplicates = await service(state, session, user).consolidated(
-        await _portfolio_id(session, user, None), user_id=user.id
-    )
-    del result
+    duplicates = await service(state, session, user).duplicates(user.id)
     group = {
         key
         for d in duplicates

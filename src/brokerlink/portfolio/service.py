@@ -91,7 +91,8 @@ class PortfolioService:
         if portfolio is None or (user_id is not None and portfolio.user_id != user_id):
             raise NotFoundError(f"portfolio {portfolio_id} not found")
 
-    async def _duplicates(self, user_id: int) -> list[DuplicateAccount]:
+    async def duplicates(self, user_id: int) -> list[DuplicateAccount]:
+        """The user's accounts seen through more than one connection, with the winner."""
         refs = []
         for account in await self.accounts.list_for_user(user_id):
             connection = await self.connections.get(account.connection_id)
@@ -117,7 +118,7 @@ class PortfolioService:
         portfolio = await self.portfolios.get(portfolio_id)
         assert portfolio is not None
         rows = await self.positions.list_for_portfolio(portfolio_id)
-        duplicates = await self._duplicates(portfolio.user_id)
+        duplicates = await self.duplicates(portfolio.user_id)
         sources = [
             SourcePosition(
                 ticker=row.ticker,

@@ -46,16 +46,12 @@ async def test_plaid_manual_refresh_twice_within_24h_is_blocked_with_reason_and_
         linked = await stack.link(user, "First Platypus Bank")
     connection_id = linked.connection.id
 
-    async with stack.sessionmaker() as session:
-        first = await stack.links(session).refresh(user, connection_id)
-        await session.commit()
+    first = await stack.refreshes().refresh(user, connection_id)
     assert first.accepted
 
     calls_before = stack.plaid_wire.paths["/investments/refresh"]
-    async with stack.sessionmaker() as session:
-        with pytest.raises(RefreshRefused) as refused:
-            await stack.links(session).refresh(user, connection_id)
-        await session.commit()
+    with pytest.raises(RefreshRefused) as refused:
+        await stack.refreshes().refresh(user, connection_id)
     assert "one per 24 h" in refused.value.reason
     assert refused.value.next_allowed_at is not None
     assert "Next refresh allowed at" in refused.value.message
@@ -88,12 +84,8 @@ async def test_order_on_a_plaid_account_is_refused_by_the_gate_with_no_provider_
 async def test_override_is_allowed_recorded_and_billed(stack):
     user = await stack.new_user()
     linked = await stack.link(user, "First Platypus Bank")
-    async with stack.sessionmaker() as session:
-        await stack.links(session).refresh(user, linked.connection.id)
-        await session.commit()
-    async with stack.sessionmaker() as session:
-        again = await stack.links(session).refresh(user, linked.connection.id, override=True)
-        await session.commit()
+    await stack.refreshes().refresh(user, linked.connection.id)
+    again = await stack.refreshes().refresh(user, linked.connection.id, override=True)
     assert again.accepted
     async with stack.sessionmaker() as session:
         assert await CostLedgerRepository.from_session(session).total(

@@ -19,6 +19,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.config import Settings
+from brokerlink.connections.refresh import RefreshService
 from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.domain.connectors import TradingConnector
 from brokerlink.domain.enums import Provider
@@ -75,6 +76,12 @@ class AppState:
     @property
     def plaid(self) -> PlaidConnector | None:
         return self.connectors.plaid
+
+    @property
+    def refreshes(self) -> RefreshService:
+        return RefreshService(
+            self.sessionmaker, self.policy, self.connectors.by_provider(), clock=self.clock
+        )
 
     @property
     def orders(self) -> OrderService:

@@ -24,7 +24,6 @@ from brokerlink.connections.routes import (
     RefreshAllItem,
     callback_url,
     finish_link,
-    link_service,
     refresh_each,
 )
 from brokerlink.connections.service import ProviderNotConfigured
@@ -127,17 +126,16 @@ async def _refresh(
     ]
     if body.connection_id is not None and not connections:
         raise NotFoundError(f"{provider.value} connection {body.connection_id} not found")
-    out = await refresh_each(
-        link_service(state, session),
-        user.id,
-        connections,
-        override=body.override,
-        keep_going=False,
-    )
-    await session.commit()
-    for connection in connections:
-        state.syncs.connection(connection.id)
-    return out
+    await session.commit()  # end the read before the provider calls
+    try:
+        # Each refresh commits its own ledger rows: a failure of a later one (raised, as the
+        # portfolio app expects) keeps what the earlier ones were billed.
+        return await refresh_each(
+            state.refreshes, user.id, connections, override=body.override, keep_going=False
+        )
+    finally:
+        for connection in connections:
+            state.syncs.connection(connection.id)
 
 
 @router.post("/api/snaptrade/refresh-holdings", response_model=list[RefreshAllItem])

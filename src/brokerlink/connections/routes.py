@@ -21,6 +21,7 @@ from brokerlink.accounts.service import AccountsView
 from brokerlink.api.deps import CurrentUser, DbSession, State
 from brokerlink.api.state import AppState
 from brokerlink.connections.link_state import STATE_TTL, LinkState, sign_state, verify_state
+from brokerlink.connections.refresh import RefreshService
 from brokerlink.connections.service import LinkResult, LinkService, LinkStart
 from brokerlink.domain.enums import Provider
 from brokerlink.errors import PRINTABLE, BrokerlinkError, NotFoundError, ValidationError
@@ -87,7 +88,7 @@ class RefreshAllItem(BaseModel):
 
 
 async def refresh_each(
-    links: LinkService,
+    refreshes: RefreshService,
     user_id: int,
     connections: Sequence[Connection],
     *,
@@ -105,7 +106,7 @@ async def refresh_each(
             result="refreshed",
         )
         try:
-            await links.refresh(user_id, connection.id, override=override)
+            await refreshes.refresh(user_id, connection.id, override=override)
         except RefreshRefused as refused:
             item.result, item.reason = "refused", refused.reason
             item.next_allowed_at = refused.next_allowed_at
@@ -274,8 +275,8 @@ async def refresh_connection(
     """Ask the provider for fresh data (cost-guarded: a Plaid refresh at most once per 24 h
     unless `override`), then sync the connection in the background."""
     override = body.override if body is not None else False
-    result = await link_service(state, session).refresh(user.id, connection_id, override=override)
-    await session.commit()
+    # The refresh owns its transactions (intent, call, settle): none is open across the call.
+    result = await state.refreshes.refresh(user.id, connection_id, override=override)
     state.syncs.connection(connection_id)
     return RefreshOut(
         connection_id=connection_id,
@@ -292,15 +293,16 @@ async def refresh_all(
 ) -> list[RefreshAllItem]:
     """Refresh every connection the cost guard allows (each refusal with its reason and next
     time), then sync all of them in the background."""
+    connections = await ConnectionRepository.from_session(session).list_syncable(user.id)
+    await session.commit()  # end the read before the provider calls
     out = await refresh_each(
-        link_service(state, session),
+        state.refreshes,
         user.id,
-        await ConnectionRepository.from_session(session).list_syncable(user.id),
+        connections,
         override=body.override if body is not None else False,
         # One connection's failure never stops the others.
         keep_going=True,
     )
-    await session.commit()
     state.syncs.user(user.id)
     return out
 

@@ -3,9 +3,9 @@ connection flows, capabilities derived at import, and the cost guard on every re
 
     start(user, institution)          → which provider opens and why, and the URL to open
     complete_snaptrade / complete_plaid → the connection and its accounts stored, capabilities set
-    refresh(user, connection)         → cost-guarded, billed into the ledger, refusals explained
 
 Services flush and never commit; the caller (a request, a CLI command) owns the transaction.
+Refreshes, which are billed, own their transactions instead: `connections.refresh`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.domain.enums import ConnectionAccess, Provider
-from brokerlink.domain.errors import RateLimited
-from brokerlink.domain.models import AccountSummary, RefreshResult
+from brokerlink.domain.models import AccountSummary
 from brokerlink.domain.models import Connection as ProviderConnection
 from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
 from brokerlink.models import Account, Connection, ConnectionStatus
@@ -347,34 +346,3 @@ class LinkService:
             connection_id=connection_id,
             provider=provider.value,
         )
-
-    async def refresh(
-        self, user_id: int, connection_id: int, *, override: bool = False
-    ) -> RefreshResult:
-        """A manual refresh, cost-guarded: refused with the reason and the next allowed time."""
-        if self.guard is None:
-            raise ProviderNotConfigured("no cost guard is configured")
-        connection = await self._owned(user_id, connection_id)
-        provider = provider_for_account(connection.provider)
-        ticket = await self.guard.authorize_refresh(connection, override=override)
-        try:
-            if provider is Provider.SNAPTRADE:
-                result = await self._snaptrade().refresh(
-                    str(user_id), connection.provider_connection_id
-                )
-            elif provider is Provider.PLAID:
-                result = await self._plaid().refresh(
-                    str(user_id), connection.provider_connection_id
-                )
-            else:
-                raise ValidationError("manual connections have nothing to refresh")
-        except RateLimited as limited:
-            # SnapTrade's "refreshed too recently" (and Plaid's limit) is the same refusal.
-            raise await self.guard.provider_throttled(
-                ticket, retry_after=limited.retry_after, detail=str(limited)
-            ) from limited
-        except Exception as error:
-            await self.guard.settle(ticket, accepted=False, detail=str(error))
-            raise
-        await self.guard.settle(ticket, accepted=result.accepted, detail=result.detail)
-        return result

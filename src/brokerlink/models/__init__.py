@@ -7,6 +7,7 @@ from brokerlink.models.cost_ledger import CostEntry
 from brokerlink.models.enums import (
     AccountSyncStatus,
     ConnectionStatus,
+    LedgerStatus,
     OrderRecordState,
     PositionStatus,
     RefreshStatus,
@@ -27,6 +28,7 @@ __all__ = [
     "Connection",
     "ConnectionStatus",
     "CostEntry",
+    "LedgerStatus",
     "OrderRecord",
     "OrderRecordState",
     "Portfolio",

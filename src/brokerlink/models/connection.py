@@ -37,3 +37,6 @@ class Connection(IdMixin, TimestampMixin, Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_manual_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who is syncing this connection, until when (see `repositories.connections`, `sync_lease`).
+    sync_lease_id: Mapped[str | None] = mapped_column(String(64))
+    sync_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

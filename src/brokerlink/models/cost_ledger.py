@@ -8,7 +8,7 @@ from brokerlink.db.base import Base
 from brokerlink.db.types import IdType, Money, StrEnumType, UTCDateTime, utcnow
 from brokerlink.domain.enums import Provider
 from brokerlink.models._mixins import IdMixin
-from brokerlink.models.enums import sql_in
+from brokerlink.models.enums import LedgerStatus, sql_in
 
 __all__ = ["CostEntry"]
 
@@ -19,6 +19,7 @@ class CostEntry(IdMixin, Base):
     __tablename__ = "cost_ledger"
     __table_args__ = (
         CheckConstraint(sql_in("provider", Provider), name="provider"),
+        CheckConstraint(sql_in("status", LedgerStatus), name="status"),
         Index("ix_cost_ledger_provider_occurred_at", "provider", "occurred_at"),
         Index("ix_cost_ledger_user_id_occurred_at", "user_id", "occurred_at"),
     )
@@ -29,3 +30,11 @@ class CostEntry(IdMixin, Base):
     currency: Mapped[str] = mapped_column(String(8), default="USD")
     user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="SET NULL"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[LedgerStatus] = mapped_column(
+        StrEnumType(LedgerStatus), default=LedgerStatus.BILLED, server_default="billed"
+    )
+    # The refresh this charge belongs to (None for charges that are not refreshes).
+    refresh_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("refresh_log.id", ondelete="SET NULL"), index=True
+    )
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

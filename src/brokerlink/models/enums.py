@@ -5,6 +5,7 @@ from enum import StrEnum
 __all__ = [
     "AccountSyncStatus",
     "ConnectionStatus",
+    "LedgerStatus",
     "OrderRecordState",
     "PositionStatus",
     "RefreshStatus",
@@ -48,11 +49,22 @@ class RefreshTrigger(StrEnum):
 
 
 class RefreshStatus(StrEnum):
-    REQUESTED = "requested"
+    REQUESTED = "requested"  # recorded before the intent pattern; counted like `sending`
+    SENDING = "sending"  # committed before the provider call; at most one per connection
+    IN_DOUBT = "in_doubt"  # the call may have reached the provider; its answer was lost
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     FAILED = "failed"
     COMPLETED = "completed"
+
+
+class LedgerStatus(StrEnum):
+    """Where a billable call stands in the cost ledger. Every status but `void` counts."""
+
+    PENDING = "pending"  # committed before the provider call
+    BILLED = "billed"  # the provider accepted it
+    IN_DOUBT = "in_doubt"  # the answer was lost: counted as billed, never sent again blind
+    VOID = "void"  # the provider refused it or it never left: nothing was charged
 
 
 def sql_in(column: str, enum_cls: type[StrEnum]) -> str:

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokerlink.db.base import Base
@@ -21,6 +21,15 @@ class RefreshLog(IdMixin, Base):
         CheckConstraint(sql_in("trigger", RefreshTrigger), name="trigger"),
         CheckConstraint(sql_in("status", RefreshStatus), name="status"),
         Index("ix_refresh_log_connection_id_requested_at", "connection_id", "requested_at"),
+        # One refresh in flight per connection, whichever process sends it: a second `sending`
+        # row for the same connection violates this index instead of reaching the provider.
+        Index(
+            "uq_refresh_log_in_flight",
+            "connection_id",
+            unique=True,
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
+        ),
     )
 
     connection_id: Mapped[int] = mapped_column(

@@ -5,6 +5,22 @@ billable call is written to the cost ledger.
     decide_budget(...)       pure: does a call fit the user's and the provider's monthly budget
     CostGuard                store-backed: authorise → (provider call) → settle
 
+A billed refresh is three transactions, never one (`connections.refresh.RefreshService` runs
+them): the intent — refresh log `sending`, ledger `pending` — is committed before the provider is
+called; the call runs with no transaction open; the outcome is settled in a third. What the
+database guarantees, across any number of processes:
+
+- the decision and the intent are made under a row lock on the connection (`SELECT … FOR
+  UPDATE` on PostgreSQL; SQLite's write lock does the same), so the interval check and the new
+  `sending` row can't interleave with another request's;
+- a partial unique index admits one `sending` row per connection (one refresh in flight);
+- budgets are checked under a transaction-scoped advisory lock per budget (the user's, the
+  provider's), and count `pending` and `in_doubt` charges as spent.
+
+A call whose answer was lost is settled `in_doubt`: it counts against the 24 h interval and the
+budgets like a billed one, and is never sent again blind. An intent left `sending` by a process
+that died mid-call becomes `in_doubt` once it is older than `CostPolicy.in_flight_timeout`.
+
 A Plaid investments refresh is billed per successful call (about $0.12 pay-as-you-go) and Plaid
 keeps investments data fresh on its own about once a day, so by default one manual refresh per
 connection per 24 h. The user may override only with an explicit confirmation, which is recorded
@@ -14,6 +30,7 @@ recently" answer becomes the same kind of refusal.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +41,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from brokerlink.config import Settings
 from brokerlink.domain.enums import Provider
 from brokerlink.errors import BrokerlinkError
-from brokerlink.models import Connection, RefreshLog, RefreshStatus, RefreshTrigger
+from brokerlink.models import (
+    Connection,
+    CostEntry,
+    LedgerStatus,
+    RefreshLog,
+    RefreshStatus,
+    RefreshTrigger,
+)
+from brokerlink.repositories.connections import ConnectionRepository
 from brokerlink.repositories.cost_ledger import CostLedgerRepository
 from brokerlink.repositories.refresh_log import RefreshLogRepository
 
@@ -34,6 +59,7 @@ __all__ = [
     "CostGuard",
     "CostPolicy",
     "RefreshDecision",
+    "RefreshInFlight",
     "RefreshRefused",
     "RefreshTicket",
     "decide_budget",
@@ -45,8 +71,15 @@ REFRESH_OPERATION = {
     Provider.SNAPTRADE: "snaptrade.authorization.refresh",
     Provider.PLAID: "plaid.investments.refresh",
 }
-# Refreshes that count against the interval: asked for, accepted or done (not refused/failed).
-_COUNTED = (RefreshStatus.REQUESTED, RefreshStatus.ACCEPTED, RefreshStatus.COMPLETED)
+# Refreshes that count against the interval: in flight, in doubt, accepted or done (not refused
+# or failed, which the provider never billed).
+_COUNTED = (
+    RefreshStatus.REQUESTED,
+    RefreshStatus.SENDING,
+    RefreshStatus.IN_DOUBT,
+    RefreshStatus.ACCEPTED,
+    RefreshStatus.COMPLETED,
+)
 
 
 class RefreshRefused(BrokerlinkError):
@@ -59,6 +92,13 @@ class RefreshRefused(BrokerlinkError):
         super().__init__(message)
         self.reason = reason
         self.next_allowed_at = next_allowed_at
+
+
+class RefreshInFlight(RefreshRefused):
+    """Another refresh of the same connection is being sent right now (any process)."""
+
+    status_code = 409
+    code = "refresh_in_flight"
 
 
 class BudgetExceeded(BrokerlinkError):
@@ -100,6 +140,8 @@ class CostPolicy:
     )
     user_monthly_budget: Decimal | None = None
     provider_monthly_budgets: Mapping[Provider, Decimal] = field(default_factory=dict)
+    # An intent still `sending` after this long belongs to a process that died mid-call.
+    in_flight_timeout: timedelta = timedelta(minutes=15)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CostPolicy:
@@ -209,6 +251,7 @@ class RefreshTicket:
     operation: str
     price: Decimal
     decision: RefreshDecision
+    charge: CostEntry | None = None
 
 
 class CostGuard:
@@ -225,6 +268,7 @@ class CostGuard:
         self.clock = clock
         self.refreshes = RefreshLogRepository.from_session(session)
         self.ledger = CostLedgerRepository.from_session(session)
+        self.connections = ConnectionRepository.from_session(session)
 
     def _next_allowed(self, connection: Connection, logged: datetime | None) -> datetime | None:
         candidates = [t for t in (logged, connection.last_manual_refresh_at) if t]
@@ -256,14 +300,22 @@ class CostGuard:
         return {c.id: self._next_allowed(c, logged.get(c.id)) for c in connections}
 
     async def check_budget(self, provider: Provider, amount: Decimal, user_id: int | None) -> None:
-        """Raise `BudgetExceeded` if `amount` would break the user's or the provider's cap."""
+        """Raise `BudgetExceeded` if `amount` would break the user's or the provider's cap.
+
+        Each budget's check runs under its own advisory lock (held to the end of the
+        transaction, taken in one order: the user's, then the provider's), so two requests can
+        not both see the same remaining amount; the caller's pending ledger row is what the
+        next one then counts.
+        """
         since = month_start(self.clock())
         checks: list[tuple[Decimal | None, Decimal, str]] = []
-        if user_id is not None and self.policy.user_monthly_budget is not None:
+        if user_id is not None and self.policy.user_monthly_budget is not None and amount > 0:
+            await self.connections.advisory_lock(_lock_key("budget:user", user_id))
             spent = await self.ledger.total(since=since, user_id=user_id)
             checks.append((self.policy.user_monthly_budget, spent, "user's"))
         provider_budget = self.policy.provider_monthly_budgets.get(provider)
-        if provider_budget is not None:
+        if provider_budget is not None and amount > 0:
+            await self.connections.advisory_lock(_lock_key(f"budget:{provider.value}", 0))
             spent = await self.ledger.total(since=since, provider=provider)
             checks.append((provider_budget, spent, f"{provider.value}"))
         for budget, spent, scope in checks:
@@ -276,6 +328,19 @@ class CostGuard:
                     f"Refused: {reason}.", reason=reason, remaining=remaining, budget=budget
                 )
 
+    async def expire_in_flight(self, connection: Connection) -> None:
+        """An intent left `sending` longer than the in-flight timeout: its process died
+        mid-call. It becomes `in_doubt` (still counted, still billed), freeing the slot."""
+        cutoff = self.clock() - self.policy.in_flight_timeout
+        for entry in await self.refreshes.in_flight(connection.id):
+            if entry.requested_at <= cutoff:
+                await self._settle(
+                    entry,
+                    RefreshStatus.IN_DOUBT,
+                    LedgerStatus.IN_DOUBT,
+                    detail="no answer was recorded (the call's process stopped); counted as billed",
+                )
+
     async def authorize_refresh(
         self,
         connection: Connection,
@@ -283,10 +348,13 @@ class CostGuard:
         override: bool = False,
         trigger: RefreshTrigger = RefreshTrigger.MANUAL,
     ) -> RefreshTicket:
-        """Decide, check the budgets, and record the request (or the refusal) in the refresh log.
+        """Decide, check the budgets, and record the intent: refresh log `sending`, ledger
+        `pending`. Call it with the connection row locked (`ConnectionRepository.lock`) and
+        commit before the provider call.
 
-        Raises `RefreshRefused` (with the next allowed time) or `BudgetExceeded`; the refusal is
-        logged as REJECTED and does not count as a refresh.
+        Raises `RefreshInFlight`, `RefreshRefused` (with the next allowed time) or
+        `BudgetExceeded`; a refusal is logged as REJECTED (commit it too) and counts for
+        nothing.
         """
         now = self.clock()
         operation = REFRESH_OPERATION.get(connection.provider)
@@ -296,6 +364,21 @@ class CostGuard:
                 reason="manual entries are not fetched from a provider",
                 next_allowed_at=None,
             )
+        await self.expire_in_flight(connection)
+        interval = self.policy.refresh_interval(connection.provider)
+        in_flight = await self.refreshes.in_flight(connection.id)
+        if in_flight:
+            started = in_flight[0].requested_at
+            reason = (
+                "a refresh of this connection is already being sent "
+                f"(since {started.isoformat(timespec='seconds')})"
+            )
+            await self._reject(connection, trigger, reason, now)
+            raise RefreshInFlight(
+                f"Refresh refused: {reason}; its result will show on the connection.",
+                reason=reason,
+                next_allowed_at=started + interval if interval > timedelta(0) else None,
+            )
         decision = decide_refresh(
             self.policy,
             connection.provider,
@@ -304,13 +387,7 @@ class CostGuard:
             override=override,
         )
         if not decision.allowed:
-            await self.refreshes.record(
-                connection,
-                trigger=trigger,
-                status=RefreshStatus.REJECTED,
-                detail=decision.reason,
-                at=now,
-            )
+            await self._reject(connection, trigger, decision.reason, now)
             assert decision.next_allowed_at is not None
             raise RefreshRefused(
                 f"Refresh refused: {decision.reason}. Next refresh allowed at "
@@ -322,43 +399,83 @@ class CostGuard:
         try:
             await self.check_budget(connection.provider, price, connection.user_id)
         except BudgetExceeded as refusal:
-            await self.refreshes.record(
-                connection,
-                trigger=trigger,
-                status=RefreshStatus.REJECTED,
-                detail=refusal.reason,
-                at=now,
-            )
+            await self._reject(connection, trigger, refusal.reason, now)
             raise
         detail = "override confirmed by the user" if decision.overridden else None
-        entry = await self.refreshes.record(connection, trigger=trigger, detail=detail, at=now)
-        return RefreshTicket(entry, connection, operation, price, decision)
+        entry = await self.refreshes.record(
+            connection, trigger=trigger, status=RefreshStatus.SENDING, detail=detail, at=now
+        )
+        charge = await self.ledger.record(
+            provider=connection.provider,
+            operation=operation,
+            amount=price,
+            user_id=connection.user_id,
+            at=now,
+            status=LedgerStatus.PENDING,
+            refresh_id=entry.id,
+        )
+        return RefreshTicket(entry, connection, operation, price, decision, charge)
+
+    async def _reject(
+        self, connection: Connection, trigger: RefreshTrigger, reason: str, now: datetime
+    ) -> None:
+        await self.refreshes.record(
+            connection, trigger=trigger, status=RefreshStatus.REJECTED, detail=reason, at=now
+        )
+
+    async def _settle(
+        self,
+        entry: RefreshLog,
+        status: RefreshStatus,
+        charge_status: LedgerStatus,
+        *,
+        detail: str | None,
+    ) -> None:
+        now = self.clock()
+        await self.refreshes.complete(entry, status, detail=detail, at=now)
+        charge = await self.ledger.for_refresh(entry.id)
+        if charge is not None:
+            await self.ledger.settle(charge, charge_status, at=now)
 
     async def settle(
-        self, ticket: RefreshTicket, *, accepted: bool, detail: str | None = None
+        self,
+        ticket: RefreshTicket,
+        *,
+        accepted: bool,
+        detail: str | None = None,
+        in_doubt: bool = False,
     ) -> None:
-        """Record how the provider answered; an accepted refresh is billed into the ledger."""
-        now = self.clock()
-        if not accepted:
-            await self.refreshes.complete(ticket.entry, RefreshStatus.FAILED, detail=detail, at=now)
+        """Record how the provider answered, in the settling transaction: accepted → billed;
+        refused → void; `in_doubt` (the answer was lost) → counted as billed, flagged.
+
+        `ticket` may come from another session: the rows are re-read here by id.
+        """
+        entry = await self.refreshes.get(ticket.entry.id)
+        assert entry is not None, "a ticket's refresh-log row is never deleted while in flight"
+        if in_doubt:
+            lost = "; ".join(
+                p for p in (detail, "the answer was lost: counted as billed, not re-sent") if p
+            )
+            await self._settle(entry, RefreshStatus.IN_DOUBT, LedgerStatus.IN_DOUBT, detail=lost)
             return
-        note = "; ".join(p for p in (ticket.entry.detail, detail) if p) or None
-        await self.refreshes.complete(ticket.entry, RefreshStatus.ACCEPTED, detail=note, at=now)
-        ticket.connection.last_manual_refresh_at = now
-        await self.ledger.record(
-            provider=ticket.connection.provider,
-            operation=ticket.operation,
-            amount=ticket.price,
-            user_id=ticket.connection.user_id,
-            at=now,
-        )
+        if not accepted:
+            await self._settle(entry, RefreshStatus.FAILED, LedgerStatus.VOID, detail=detail)
+            return
+        note = "; ".join(p for p in (entry.detail, detail) if p) or None
+        await self._settle(entry, RefreshStatus.ACCEPTED, LedgerStatus.BILLED, detail=note)
+        connection = await self.connections.get(ticket.connection.id)
+        if connection is not None:
+            connection.last_manual_refresh_at = self.clock()
+            await self.connections.session.flush()
 
     async def provider_throttled(
         self, ticket: RefreshTicket, *, retry_after: float | None, detail: str
     ) -> RefreshRefused:
         """The provider itself said "refreshed too recently": the same kind of refusal, unbilled."""
         now = self.clock()
-        await self.refreshes.complete(ticket.entry, RefreshStatus.REJECTED, detail=detail, at=now)
+        entry = await self.refreshes.get(ticket.entry.id)
+        assert entry is not None
+        await self._settle(entry, RefreshStatus.REJECTED, LedgerStatus.VOID, detail=detail)
         next_at = now + timedelta(seconds=retry_after) if retry_after else None
         reason = (
             f"{ticket.connection.provider.value} says the connection was refreshed too recently"
@@ -369,3 +486,9 @@ class CostGuard:
         return RefreshRefused(
             f"Refresh refused: {reason}.{when}", reason=reason, next_allowed_at=next_at
         )
+
+
+def _lock_key(scope: str, ident: int) -> int:
+    """A stable signed 64-bit advisory-lock key for (scope, id), the same in every process."""
+    digest = hashlib.blake2b(f"brokerlink:{scope}:{ident}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

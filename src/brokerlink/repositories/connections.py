@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, text, update
 
 from brokerlink.db.types import utcnow
 from brokerlink.domain.enums import Provider
@@ -113,3 +113,50 @@ class ConnectionRepository(Repository):
     async def mark_manual_refresh(self, connection: Connection, at: datetime | None = None) -> None:
         connection.last_manual_refresh_at = at or utcnow()
         await self.session.flush()
+
+    async def lock(self, connection_id: int) -> Connection | None:
+        """The connection, row-locked until the transaction ends (`SELECT … FOR UPDATE`).
+
+        What serialises decisions about one connection across processes on PostgreSQL (the
+        refresh guard reads the log and writes its intent under this lock). SQLite has no row
+        locks and needs none: every write transaction there holds the database's write lock.
+        """
+        return await self.session.scalar(
+            select(Connection)
+            .where(Connection.id == connection_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def advisory_lock(self, key: int) -> None:
+        """A PostgreSQL transaction-scoped advisory lock on `key` (nothing to do on SQLite)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    async def take_sync_lease(
+        self, connection_id: int, lease_id: str, *, now: datetime, until: datetime
+    ) -> bool:
+        """Claim the right to sync the connection until `until`; False if another holds it.
+
+        One conditional UPDATE, atomic on both backends: it matches only when no unexpired lease
+        is held, so of any number of processes asking at once exactly one gets it. A crashed
+        holder's lease simply expires.
+        """
+        result = await self.session.execute(
+            update(Connection)
+            .where(
+                Connection.id == connection_id,
+                or_(Connection.sync_lease_until.is_(None), Connection.sync_lease_until <= now),
+            )
+            .values(sync_lease_id=lease_id, sync_lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def release_sync_lease(self, connection_id: int, lease_id: str) -> None:
+        await self.session.execute(
+            update(Connection)
+            .where(Connection.id == connection_id, Connection.sync_lease_id == lease_id)
+            .values(sync_lease_id=None, sync_lease_until=None)
+            .execution_options(synchronize_session=False)
+        )

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from brokerlink.db.types import utcnow
 from brokerlink.domain.enums import Provider
-from brokerlink.models import CostEntry
+from brokerlink.models import CostEntry, LedgerStatus
 from brokerlink.repositories._base import Repository
 
 __all__ = ["CostLedgerRepository"]
@@ -23,6 +23,8 @@ class CostLedgerRepository(Repository):
         user_id: int | None = None,
         currency: str = "USD",
         at: datetime | None = None,
+        status: LedgerStatus = LedgerStatus.BILLED,
+        refresh_id: int | None = None,
     ) -> CostEntry:
         entry = CostEntry(
             provider=provider,
@@ -31,6 +33,9 @@ class CostLedgerRepository(Repository):
             currency=currency,
             user_id=user_id,
             occurred_at=at or utcnow(),
+            status=status,
+            refresh_id=refresh_id,
+            settled_at=None if status is LedgerStatus.PENDING else (at or utcnow()),
         )
         self.session.add(entry)
         await self.session.flush()
@@ -46,8 +51,11 @@ class CostLedgerRepository(Repository):
         operation: str | None = None,
         currency: str = "USD",
     ) -> Decimal:
-        """The exact sum of matching amounts."""
-        query = select(CostEntry.amount).where(CostEntry.currency == currency)
+        """The exact sum of matching amounts that count: billed, pending and in doubt (a
+        charge that may have happened counts against a budget until it is settled)."""
+        query = select(CostEntry.amount).where(
+            CostEntry.currency == currency, CostEntry.status != LedgerStatus.VOID
+        )
         if since is not None:
             query = query.where(CostEntry.occurred_at >= since)
         if until is not None:
@@ -68,3 +76,14 @@ class CostLedgerRepository(Repository):
         if provider is not None:
             query = query.where(CostEntry.provider == provider)
         return list(await self.session.scalars(query.limit(limit)))
+
+    async def for_refresh(self, refresh_id: int) -> CostEntry | None:
+        return await self.session.scalar(
+            select(CostEntry).where(CostEntry.refresh_id == refresh_id)
+        )
+
+    async def settle(self, entry: CostEntry, status: LedgerStatus, *, at: datetime) -> CostEntry:
+        entry.status = status
+        entry.settled_at = at
+        await self.session.flush()
+        return entry

@@ -91,3 +91,19 @@ class RefreshLogRepository(Repository):
         if trigger is not None:
             query = query.where(RefreshLog.trigger == trigger)
         return int(await self.session.scalar(query) or 0)
+
+    async def get(self, entry_id: int) -> RefreshLog | None:
+        return await self.session.get(RefreshLog, entry_id, populate_existing=True)
+
+    async def in_flight(self, connection_id: int) -> list[RefreshLog]:
+        """The connection's refreshes still being sent (at most one, by the partial index)."""
+        return list(
+            await self.session.scalars(
+                select(RefreshLog)
+                .where(
+                    RefreshLog.connection_id == connection_id,
+                    RefreshLog.status == RefreshStatus.SENDING,
+                )
+                .order_by(RefreshLog.requested_at)
+            )
+        )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.api.state import AppState
 from brokerlink.auth import AuthService, NotAuthenticated
+from brokerlink.db.session import transaction
 from brokerlink.errors import BrokerlinkError
 from brokerlink.models import User
 
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 SESSION_COOKIE = "brokerlink_session"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_state(request: Request) -> AppState:
@@ -40,9 +42,16 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
+def _reads_only(request: Request) -> bool:
+    return request.method in _SAFE
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read session for GET/HEAD/OPTIONS (on SQLite it never takes the write lock, so a read
+    never queues behind a write), a write session otherwise."""
     state = get_state(request)
-    async with state.sessionmaker() as session:
+    maker = state.reads if _reads_only(request) else state.sessionmaker
+    async with maker() as session:
         try:
             yield session
             await session.commit()
@@ -66,10 +75,19 @@ def _presented_token(request: Request) -> tuple[str, str] | None:
 
 
 async def _authenticate(request: Request, session: AsyncSession, token: str, kind: str) -> User:
-    user = await AuthService(session, clock=get_state(request).clock).authenticate(token, kind=kind)
-    # End the sign-in lookup's transaction: on SQLite every transaction takes the write lock
-    # (BEGIN IMMEDIATE), and services that open their own session (orders) would wait on it.
+    state = get_state(request)
+    if not _reads_only(request):
+        user = await AuthService(session, clock=state.clock).authenticate(token, kind=kind)
+        # End the sign-in lookup's transaction: on SQLite a write transaction holds the write
+        # lock, and services that open their own session (orders, refreshes) would wait on it.
+        await session.commit()
+        return user
+    user, touch = await AuthService(session, clock=state.clock).authenticate_read(token, kind=kind)
     await session.commit()
+    if touch is not None:
+        # A read stays a read: the token's last use (once a minute) is a write of its own.
+        async with transaction(state.sessionmaker) as write:
+            await AuthService(write, clock=state.clock).touch(touch)
     return user
 
 
@@ -89,7 +107,6 @@ class CsrfRequired(BrokerlinkError):
 
 
 CSRF_HEADER = "X-Brokerlink-CSRF"
-_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def current_user(request: Request, session: DbSession) -> User:

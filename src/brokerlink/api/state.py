@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.config import Settings
 from brokerlink.connections.refresh import RefreshService
-from brokerlink.db.session import create_engine, create_sessionmaker
+from brokerlink.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from brokerlink.domain.connectors import TradingConnector
 from brokerlink.domain.enums import Provider
 from brokerlink.orders.service import OrderService
@@ -64,6 +64,19 @@ class AppState:
     analysis_max_age: timedelta = timedelta(hours=24)
     # Consolidated portfolios per user, served while the store's data version holds (None: off).
     portfolio_cache: PortfolioCache | None = field(default_factory=PortfolioCache)
+    # Sessions of requests that only read (None: derived from `sessionmaker`'s engine).
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+    def __post_init__(self) -> None:
+        if self.read_sessionmaker is None:
+            bind = self.sessionmaker.kw.get("bind")
+            self.read_sessionmaker = (
+                create_read_sessionmaker(bind) if bind is not None else self.sessionmaker
+            )
+
+    @property
+    def reads(self) -> async_sessionmaker[AsyncSession]:
+        return self.read_sessionmaker or self.sessionmaker
 
     @property
     def router(self) -> LinkRouter:

@@ -144,6 +144,32 @@ class AuthService:
 
     async def authenticate(self, token: str, *, kind: str | None = None) -> User:
         """The user a presented token belongs to; refused if unknown, revoked or expired."""
+        user, row = await self._authenticate(token, kind)
+        # Recorded at most once a minute, so that reads stay reads.
+        if self._touch_due(row):
+            row.last_used_at = self.clock()
+            await self.session.flush()
+        return user
+
+    async def authenticate_read(
+        self, token: str, *, kind: str | None = None
+    ) -> tuple[User, int | None]:
+        """`authenticate` without writing: the user, and the token's id when its last use is
+        due to be recorded (`touch`, in a write session of its own)."""
+        user, row = await self._authenticate(token, kind)
+        return user, row.id if self._touch_due(row) else None
+
+    async def touch(self, token_id: int) -> None:
+        """Record that the token was used now."""
+        row = await self.session.get(AuthToken, token_id)
+        if row is not None and self._touch_due(row):
+            row.last_used_at = self.clock()
+            await self.session.flush()
+
+    def _touch_due(self, row: AuthToken) -> bool:
+        return row.last_used_at is None or self.clock() - row.last_used_at > timedelta(minutes=1)
+
+    async def _authenticate(self, token: str, kind: str | None) -> tuple[User, AuthToken]:
         row = await self.tokens.by_hash(token_hash(token))
         now = self.clock()
         if (
@@ -156,11 +182,7 @@ class AuthService:
         user = await self.users.get(row.user_id)
         if user is None:
             raise NotAuthenticated("the token's user no longer exists")
-        # Recorded at most once a minute, so that reads stay reads.
-        if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-            row.last_used_at = now
-            await self.session.flush()
-        return user
+        return user, row
 
     async def revoke(self, token: str) -> None:
         await self.tokens.revoke(token_hash(token), self.clock())

@@ -104,7 +104,11 @@ def render(summary: SyncSummary, console: Console) -> None:
     for column in ("Connection", "Provider", "Result", "Accounts", "Positions", "Error"):
         table.add_column(column)
     for c in summary.connections:
-        result = "ok" if c.ok else ("reconnect needed" if c.broken else "failed")
+        result = (
+            "skipped"
+            if c.skipped
+            else ("ok" if c.ok else ("reconnect needed" if c.broken else "failed"))
+        )
         table.add_row(
             str(c.connection_id),
             c.provider.value,

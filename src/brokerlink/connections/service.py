@@ -102,6 +102,13 @@ class LinkService:
     def _entry(self, institution: str) -> CoverageEntry | None:
         return self.router.coverage.match(institution)
 
+    async def _before_network(self) -> None:
+        """End the reads made so far before a provider call: no transaction stays open across
+        the network (on SQLite an open write transaction holds the database's write lock for
+        as long as the provider takes). What follows the call starts a new one."""
+        if self.session.in_transaction():
+            await self.session.commit()
+
     # -- link ------------------------------------------------------------------------------
 
     async def start(
@@ -132,6 +139,7 @@ class LinkService:
             fallback=decision.fallback_used,
         )
         monthly = await self._added_monthly_cost(user_id, decision.provider)
+        await self._before_network()
         if decision.provider is Provider.SNAPTRADE:
             url = await self._snaptrade().connection_link(
                 str(user_id),
@@ -286,6 +294,7 @@ class LinkService:
             reason=f"reconnects the existing {provider.value} connection (never a second one)",
             entry=self._entry(institution),
         )
+        await self._before_network()
         if provider is Provider.SNAPTRADE:
             url = await self._snaptrade().connection_link(
                 str(user_id),
@@ -309,6 +318,7 @@ class LinkService:
         connection = await self._owned(user_id, connection_id)
         provider = provider_for_account(connection.provider)
         institution = connection.institution_slug or connection.institution_name
+        await self._before_network()
         if provider is Provider.SNAPTRADE:
             return await self.complete_snaptrade(
                 user_id,
@@ -334,6 +344,7 @@ class LinkService:
         with its accounts and positions. A provider failure leaves everything stored."""
         connection = await self._owned(user_id, connection_id)
         provider = provider_for_account(connection.provider)
+        await self._before_network()
         if provider is Provider.SNAPTRADE:
             await self._snaptrade().remove(str(user_id), connection.provider_connection_id)
         elif provider is Provider.PLAID:

@@ -16,7 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["create_engine", "create_sessionmaker", "transaction"]
+__all__ = ["create_engine", "create_read_sessionmaker", "create_sessionmaker", "transaction"]
+
+# An execution option on read-only engines: on SQLite their transactions begin DEFERRED.
+READ_ONLY = "brokerlink_read_only"
 
 
 def create_engine(
@@ -60,8 +63,12 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, foreign_keys: bool) -> N
     def on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front, so concurrent writers (the sync engine's
         # tasks) queue on busy_timeout instead of failing when a read-then-write transaction
-        # cannot upgrade its lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # cannot upgrade its lock. Read-only sessions begin DEFERRED: in WAL mode they read a
+        # snapshot and never wait on (or block) a writer.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     event.listen(engine.sync_engine, "connect", on_connect)
     event.listen(engine.sync_engine, "begin", on_begin)
@@ -70,6 +77,13 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, foreign_keys: bool) -> N
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded attributes after commit (no lazy I/O on access)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests that only read: on SQLite they never take the write lock, so a
+    read is never queued behind a write (or a write behind a read). Whatever they flush still
+    commits; a write that must not fail belongs in a write session."""
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @asynccontextmanager

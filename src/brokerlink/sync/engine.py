@@ -38,6 +38,7 @@ from brokerlink.repositories import (
     PositionRepository,
 )
 from brokerlink.routing.router import provider_for_account
+from brokerlink.sync.lease import SyncLease
 
 __all__ = ["AccountOutcome", "ConnectionOutcome", "SyncEngine", "SyncSummary"]
 
@@ -67,6 +68,8 @@ class ConnectionOutcome:
     error: str | None = None
     broken: bool = False
     accounts: list[AccountOutcome] = field(default_factory=list)
+    # Not fetched: another task or process holds the connection's sync lease.
+    skipped: bool = False
 
 
 @dataclass
@@ -186,7 +189,7 @@ class SyncEngine:
         summary = await self._sync_provider(
             user_id, provider_for_account(provider), [connection_id]
         )
-        return summary.connections[0]
+        return next(c for c in summary.connections if c.connection_id == connection_id)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -223,8 +226,32 @@ class SyncEngine:
     async def _sync_provider(
         self, user_id: int, provider: Provider, connection_ids: Sequence[int]
     ) -> SyncSummary:
+        """The connections whose sync lease this run gets; the others are reported skipped."""
+        lease = SyncLease(self.sessionmaker)
+        taken = await lease.take(connection_ids, now=self.clock())
+        try:
+            summary = await self._sync_leased(
+                user_id, provider, [c for c in connection_ids if c in taken]
+            )
+        finally:
+            await lease.release()
+        for cid in connection_ids:
+            if cid not in taken:
+                skipped = ConnectionOutcome(
+                    cid, provider, True, "already being synced elsewhere", skipped=True
+                )
+                log.info("sync.connection.skipped", connection_id=cid, reason=skipped.error)
+                summary.connections.append(skipped)
+                self._report(skipped)
+        return summary
+
+    async def _sync_leased(
+        self, user_id: int, provider: Provider, connection_ids: Sequence[int]
+    ) -> SyncSummary:
         """One provider's connections of one user: one accounts call, then each account."""
         summary = SyncSummary()
+        if not connection_ids:
+            return summary
         connector = self.connectors.get(provider)
         async with transaction(self.sessionmaker) as session:
             repo = ConnectionRepository.from_session(session)

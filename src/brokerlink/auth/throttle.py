@@ -77,15 +77,12 @@ class SignInThrottled(BrokerlinkError):
             if by == "email"
             else "too many failed sign-ins from this network address"
         )
-        super().__init__(
-            f"Too many failed sign-ins. Try again {_in_words(self.retry_after)}, "
-            "or ask the administrator to reset your password."
-        )
+        super().__init__(f"Too many failed sign-ins. Try again {_in_words(self.retry_after)}.")
 
 
 def email_key(email: str) -> str:
     """What the store keeps of an email it counts attempts for: its SHA-256."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _address(value: str) -> str | None:

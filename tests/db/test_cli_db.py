@@ -15,8 +15,8 @@ def test_upgrade_current_downgrade_stamp(fresh_db_url):
         return result.output
 
     assert run("current").strip() == "base"
-    assert "at 0006" in run("upgrade")
-    assert run("current").strip() == "0006 (head)"
+    assert "at 0007" in run("upgrade")
+    assert run("current").strip() == "0007 (head)"
     assert "at 0001" in run("downgrade", "0001")
     assert run("current").strip() == "0001"
     assert "at base" in run("downgrade", "base")

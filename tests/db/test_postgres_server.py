@@ -27,4 +27,4 @@ def test_migrations_ship_inside_the_package():
 
     assert migrate.MIGRATIONS_DIR.parent == Path(brokerlink.__file__).parent
     assert (migrate.MIGRATIONS_DIR / "env.py").exists()
-    assert migrate.heads() == ["0006"]
+    assert migrate.heads() == ["0007"]

@@ -134,6 +134,15 @@ class Settings(BaseSettings):
     # Signs the state a provider's connection flow carries back. Set it when several app
     # processes serve the same users; unset, each process draws a random key at start.
     link_state_key: SecretStr | None = None
+    # Sign-in throttling (brokerlink.auth.throttle): this many failed password sign-ins within
+    # the window refuse further tries for the email (from anywhere), or from the client address
+    # (for any email), until the oldest of them leaves the window.
+    signin_max_failures: int = Field(default=5, ge=1)
+    signin_max_failures_per_address: int = Field(default=20, ge=1)
+    signin_window_minutes: float = Field(default=15.0, gt=0)
+    # Behind this many reverse proxies that each append to X-Forwarded-For, the client address
+    # is that header's entry this far from the right; 0 (direct): the connection's own address.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
 
     # An operator's own coverage map (TOML, same schema as routing/coverage.toml). A file that
     # does not parse or validate never takes effect: the shipped (last good) map stays.

@@ -28,6 +28,7 @@ ALL_TABLES = {
     "positions",
     "provider_call_log",
     "refresh_log",
+    "sign_in_attempts",
     "user_secrets_envelope",
     "users",
 }

@@ -69,7 +69,11 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
             extra[name] = str(value) if name in ("remaining", "budget") else value
     headers = {}
     next_at = getattr(exc, "next_allowed_at", None)
-    if exc.status_code == 429 and isinstance(next_at, datetime):
+    retry_after = getattr(exc, "retry_after", None)
+    if exc.status_code == 429 and isinstance(retry_after, int):
+        # Worked out by the error itself, on the app's clock.
+        headers["Retry-After"] = str(retry_after)
+    elif exc.status_code == 429 and isinstance(next_at, datetime):
         headers["Retry-After"] = str(
             max(0, int((next_at - datetime.now(next_at.tzinfo)).total_seconds()))
         )

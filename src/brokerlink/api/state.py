@@ -18,6 +18,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from brokerlink.auth.throttle import SignInPolicy
 from brokerlink.config import Settings
 from brokerlink.connections.refresh import RefreshService
 from brokerlink.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
@@ -58,6 +59,8 @@ class AppState:
     # Signs the state a provider's flow carries back to the callback page.
     state_key: bytes = field(default_factory=lambda: _random.token_bytes(32))
     session_ttl: timedelta = timedelta(days=7)
+    # Failed sign-ins allowed per email and per client address, and where the address is read.
+    sign_in: SignInPolicy = field(default_factory=SignInPolicy)
     secure_cookies: bool = False
     # Where providers send the browser back; None: the request's own base URL.
     public_url: str | None = None
@@ -135,6 +138,7 @@ async def open_state(
                 plan=settings.snaptrade_plan,
                 secure_cookies=settings.env == "production",
                 session_ttl=timedelta(hours=settings.session_ttl_hours),
+                sign_in=SignInPolicy.from_settings(settings),
                 public_url=public_url or settings.public_url,
                 analysis_max_age=timedelta(hours=settings.analysis_max_age_hours),
             )

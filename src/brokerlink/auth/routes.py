@@ -1,4 +1,4 @@
-"""`/api/auth`: sign in (a session cookie for the web app), sign out, who am I."""
+"""`/api/auth`: sign in (a session cookie for the web app, throttled), sign out, who am I."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 
 from brokerlink.api.deps import SESSION_COOKIE, CurrentUser, DbSession, State
 from brokerlink.auth.service import AuthService
+from brokerlink.auth.sign_in import SignIn
+from brokerlink.auth.throttle import client_address
 
 __all__ = ["router"]
 
@@ -36,15 +38,29 @@ def set_session_cookie(response: Response, token: str, state: State) -> None:
     )
 
 
-@router.post("/login", response_model=UserOut)
-async def login(body: LoginIn, response: Response, state: State, session: DbSession) -> UserOut:
-    """A web session for the right email and password (an HttpOnly, SameSite cookie)."""
-    auth = AuthService(session, clock=state.clock)
-    issued = await auth.log_in(body.email, body.password, ttl=state.session_ttl)
-    set_session_cookie(response, issued.token, state)
-    user = await auth.users.get(issued.row.user_id)
-    assert user is not None
-    return UserOut(id=user.id, email=user.email, name=user.name)
+@router.post(
+    "/login",
+    response_model=UserOut,
+    responses={
+        401: {"description": "wrong email or password (one answer for both)"},
+        429: {"description": "too many failed sign-ins (`sign_in_throttled`, `Retry-After`)"},
+    },
+)
+async def login(body: LoginIn, request: Request, response: Response, state: State) -> UserOut:
+    """A web session for the right email and password (an HttpOnly, SameSite cookie).
+
+    Throttled per email and per client address; no transaction is open while the password is
+    checked, so this route takes its sessions from the state rather than the request's.
+    """
+    sign_in = SignIn(state.sessionmaker, policy=state.sign_in, clock=state.clock)
+    done = await sign_in(
+        body.email,
+        body.password,
+        address=client_address(request, state.sign_in.trusted_proxy_hops),
+        ttl=state.session_ttl,
+    )
+    set_session_cookie(response, done.issued.token, state)
+    return UserOut(id=done.user.id, email=done.user.email, name=done.user.name)
 
 
 @router.post("/logout", status_code=204)

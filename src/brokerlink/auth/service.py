@@ -1,6 +1,7 @@
 """Users, passwords, API tokens and web sessions.
 
-Passwords are hashed with scrypt (standard library) and a per-user salt. Tokens are 256 random
+Passwords are argon2id hashes (`brokerlink.auth.passwords`), computed in a worker thread before
+the store is touched; signing in is `brokerlink.auth.sign_in` (throttled). Tokens are 256 random
 bits shown once; the store keeps only their SHA-256, so a database dump signs nobody in. A token
 carries a readable prefix (`blk_api_`, `blk_ses_`) so that a leaked one is recognisable and the
 log redaction can match it.
@@ -9,7 +10,6 @@ log redaction can match it.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from brokerlink.auth.passwords import hash_password_async
 from brokerlink.errors import BrokerlinkError, ValidationError
 from brokerlink.models import AuthToken, User
 from brokerlink.repositories import AuthTokenRepository, PortfolioRepository, UserRepository
@@ -28,15 +29,11 @@ __all__ = [
     "InvalidCredentials",
     "IssuedToken",
     "NotAuthenticated",
-    "hash_password",
-    "verify_password",
 ]
 
 API_TOKEN_PREFIX = "blk_api_"
 SESSION_TOKEN_PREFIX = "blk_ses_"
 _PREFIX = {"api": API_TOKEN_PREFIX, "session": SESSION_TOKEN_PREFIX}
-# scrypt cost: 16 MiB and about 40 ms a check, the interactive-login figure of RFC 7914.
-_N, _R, _P = 2**14, 8, 1
 MIN_PASSWORD = 8
 
 
@@ -48,27 +45,6 @@ class NotAuthenticated(BrokerlinkError):
 class InvalidCredentials(BrokerlinkError):
     status_code = 401
     code = "invalid_credentials"
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str | None) -> bool:
-    if not stored:
-        return False
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        got = hashlib.scrypt(
-            password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
-        )
-    except ValueError:
-        return False
-    return hmac.compare_digest(got.hex(), digest)
 
 
 def token_hash(token: str) -> str:
@@ -105,13 +81,11 @@ class AuthService:
             raise ValidationError(
                 f"the password needs at least {MIN_PASSWORD} characters", field="password"
             )
+        # Hashed first, off the event loop, so no transaction waits on it.
+        password_hash = await hash_password_async(password) if password is not None else None
         if await self.users.get_by_email(email) is not None:
             raise ValidationError(f"a user with email {email} exists", field="email")
-        user = await self.users.create(
-            email=email,
-            name=name,
-            password_hash=hash_password(password) if password is not None else None,
-        )
+        user = await self.users.create(email=email, name=name, password_hash=password_hash)
         await PortfolioRepository.from_session(self.session).get_or_create_default(user.id)
         return user
 
@@ -120,7 +94,7 @@ class AuthService:
             raise ValidationError(
                 f"the password needs at least {MIN_PASSWORD} characters", field="password"
             )
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_async(password)
         await self.session.flush()
 
     async def issue(
@@ -134,13 +108,6 @@ class AuthService:
             user_id=user_id, kind=kind, token_hash=token_hash(token), name=name, expires_at=expires
         )
         return IssuedToken(token, row)
-
-    async def log_in(self, email: str, password: str, *, ttl: timedelta) -> IssuedToken:
-        """A web session for the right email and password; one answer for every wrong one."""
-        user = await self.users.get_by_email(email.strip().lower())
-        if user is None or not verify_password(password, user.password_hash):
-            raise InvalidCredentials("wrong email or password")
-        return await self.issue(user.id, kind="session", name="web", ttl=ttl)
 
     async def authenticate(self, token: str, *, kind: str | None = None) -> User:
         """The user a presented token belongs to; refused if unknown, revoked or expired."""

@@ -18,6 +18,7 @@ from brokerlink.models.portfolio import Portfolio
 from brokerlink.models.position import Position
 from brokerlink.models.provider_call_log import ProviderCall
 from brokerlink.models.refresh_log import RefreshLog
+from brokerlink.models.sign_in_attempt import SignInAttempt
 from brokerlink.models.user import User
 from brokerlink.models.user_secret_envelope import UserSecretEnvelope
 
@@ -38,6 +39,7 @@ __all__ = [
     "RefreshLog",
     "RefreshStatus",
     "RefreshTrigger",
+    "SignInAttempt",
     "User",
     "UserSecretEnvelope",
 ]

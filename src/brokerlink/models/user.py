@@ -17,7 +17,8 @@ class User(IdMixin, TimestampMixin, Base):
 
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
-    # scrypt$N$r$p$salt$hash (hex); None: the user signs in with API tokens only.
+    # $argon2id$… (older rows: scrypt$N$r$p$salt$hash, replaced at the next sign-in);
+    # None: the user signs in with API tokens only.
     password_hash: Mapped[str | None] = mapped_column(String(256))
     # The user's choices, e.g. which connection wins a duplicated account.
     preferences: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

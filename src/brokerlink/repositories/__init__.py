@@ -13,6 +13,7 @@ from brokerlink.repositories.positions import PositionRepository, PositionValues
 from brokerlink.repositories.provider_calls import ProviderCallLogRepository
 from brokerlink.repositories.refresh_log import RefreshLogRepository
 from brokerlink.repositories.secrets import EnvelopeSecretRepository
+from brokerlink.repositories.sign_in_attempts import SignInAttemptRepository
 from brokerlink.repositories.users import UserRepository
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "PositionValues",
     "ProviderCallLogRepository",
     "RefreshLogRepository",
+    "SignInAttemptRepository",
     "UserRepository",
 ]

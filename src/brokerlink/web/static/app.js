@@ -188,9 +188,14 @@
         });
         location.assign(form.getAttribute("data-next") || "/");
       } catch (e) {
-        error.textContent = e.status === 401 || e.status === 403
-          ? "That email and password do not match an account."
-          : "Could not sign in: " + e.message;
+        if (e.status === 401 || e.status === 403) {
+          error.textContent = "That email and password do not match an account.";
+        } else if (e.code === "sign_in_throttled") {
+          // The server says when, in words: "Too many failed sign-ins. Try again in 15 minutes."
+          error.textContent = e.message;
+        } else {
+          error.textContent = "Could not sign in: " + e.message;
+        }
         error.hidden = false;
         form.elements.password.focus();
         button.disabled = false;

@@ -1,12 +1,14 @@
 """/api/accounts/{id}/orders: preview, place (one order per Idempotency-Key), list, cancel,
 and the trading gate refusing accounts that cannot trade before any provider call."""
 
+import asyncio
 import uuid
 from decimal import Decimal
 
 import pytest
 
 from tests.fixtures.api import assert_error
+from tests.orders.sandbox_faults import lose_next_answers, sandbox_orders
 
 pytestmark = pytest.mark.asyncio
 
@@ -105,6 +107,8 @@ class TestPlaceOrder:
         second = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=key)
         assert first.status_code == 201, first.text
         assert second.status_code == 201, second.text
+        assert "Idempotent-Replayed" not in first.headers
+        assert second.headers["Idempotent-Replayed"] == "true"
         assert second.json()["order_id"] == first.json()["order_id"]
         assert _order_calls(api) == calls
         orders = (await user.get(f"/api/accounts/{account}/orders")).json()
@@ -155,6 +159,126 @@ class TestPlaceOrder:
         response = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=_key())
         error = assert_error(response, 502, "provider_unavailable")
         assert error["provider"] == "snaptrade"
+
+
+class TestIdempotencyKeys:
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"side": "sell"},
+            {"symbol": "MSFT"},
+            {"quantity": "2"},
+            {"order_type": "market", "limit_price": None},
+            {"limit_price": "1.01"},
+            {"time_in_force": "gtc"},
+        ],
+        ids=["side", "symbol", "quantity", "type", "limit", "tif"],
+    )
+    async def test_reused_for_another_order_is_422_and_places_nothing(self, api, change):
+        user, account = await _schwab(api)
+        key = _key()
+        first = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=key)
+        assert first.status_code == 201, first.text
+        before, calls = sandbox_orders(api.stack), _order_calls(api)
+        other = {k: v for k, v in {**BUY, **change}.items() if v is not None}
+        response = await user.post(f"/api/accounts/{account}/orders", json=other, headers=key)
+        error = assert_error(response, 422, "idempotency_key_reused")
+        assert error["idempotency_key"] == key["Idempotency-Key"]
+        assert key["Idempotency-Key"] in error["message"]
+        assert sandbox_orders(api.stack) == before
+        assert _order_calls(api) == calls
+
+    async def test_reused_on_another_account_is_422_and_places_nothing(self, api):
+        user = await api.user()
+        await api.connect(user, "Charles Schwab", need_trading=True)
+        accounts = [
+            a["id"]
+            for a in (await user.get("/api/accounts")).json()
+            if a["capabilities"]["trading"]
+        ]
+        assert len(accounts) >= 2
+        key = _key()
+        first = await user.post(f"/api/accounts/{accounts[0]}/orders", json=BUY, headers=key)
+        assert first.status_code == 201, first.text
+        before = sandbox_orders(api.stack)
+        response = await user.post(f"/api/accounts/{accounts[1]}/orders", json=BUY, headers=key)
+        assert_error(response, 422, "idempotency_key_reused")
+        assert sandbox_orders(api.stack) == before
+
+    async def test_the_same_order_in_another_json_spelling_is_a_replay(self, api):
+        user, account = await _schwab(api)
+        key = _key()
+        first = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=key)
+        before = sandbox_orders(api.stack)
+        respelled = {**BUY, "symbol": "aapl", "quantity": 1.0, "limit_price": "1.000"}
+        second = await user.post(f"/api/accounts/{account}/orders", json=respelled, headers=key)
+        assert second.status_code == 201, second.text
+        assert second.headers["Idempotent-Replayed"] == "true"
+        assert second.json()["order_id"] == first.json()["order_id"]
+        assert sandbox_orders(api.stack) == before
+
+    async def test_concurrent_requests_with_one_key_place_one_order(self, api):
+        user, account = await _schwab(api)
+        key = _key()
+        before = sandbox_orders(api.stack)
+        responses = await asyncio.gather(
+            *(user.post(f"/api/accounts/{account}/orders", json=BUY, headers=key) for _ in range(4))
+        )
+        placed = [r for r in responses if r.status_code == 201]
+        others = [r for r in responses if r.status_code != 201]
+        assert [r.headers.get("Idempotent-Replayed") for r in placed].count(None) == 1
+        assert len({r.json()["order_id"] for r in placed}) == 1
+        for response in others:
+            assert_error(response, 409, "order_in_flight")
+            assert int(response.headers["Retry-After"]) >= 1
+        assert sandbox_orders(api.stack) == before + 1
+
+    async def test_a_refusal_is_422_with_the_reason_and_replays_the_same(self, api):
+        user, account = await _schwab(api)
+        api.faults("snaptrade", fail_next=[400], path_pattern="^/trade/(?!impact$)")
+        key = _key()
+        before = sandbox_orders(api.stack)
+        first = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=key)
+        error = assert_error(first, 422, "order_rejected")
+        assert error["reason"]
+        assert "Idempotent-Replayed" not in first.headers
+        calls = _order_calls(api)
+        again = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=key)
+        assert assert_error(again, 422, "order_rejected") == error
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert _order_calls(api) == calls
+        assert sandbox_orders(api.stack) == before
+
+    async def test_placed_but_answer_lost_is_in_doubt_then_reconciled(self, api):
+        user, account = await _schwab(api)
+        key = _key()
+        before = sandbox_orders(api.stack)
+        lose_next_answers(api.stack, status=502)
+        first = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=key)
+        error = assert_error(first, 409, "order_in_doubt")
+        assert "same Idempotency-Key" in error["resolution"]
+        assert error["idempotency_key"] == key["Idempotency-Key"]
+        assert int(first.headers["Retry-After"]) >= 1
+        assert sandbox_orders(api.stack) == before + 1
+
+        replay = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=key)
+        assert replay.status_code == 201, replay.text
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        order_id = replay.json()["order_id"]
+        assert order_id in api.stack.snaptrade_app.state.sandbox.orders
+        assert sandbox_orders(api.stack) == before + 1
+        listed = (await user.get(f"/api/accounts/{account}/orders")).json()
+        assert [o["order_id"] for o in listed].count(order_id) == 1
+
+    async def test_the_openapi_description_documents_each_outcome(self, api):
+        schema = (await (await api.user()).get("/openapi.json")).json()
+        place = schema["paths"]["/api/accounts/{account_id}/orders"]["post"]["responses"]
+        assert "Idempotent-Replayed" in place["201"]["headers"]
+        for code in ("order_in_flight", "order_in_doubt", "order_not_placed"):
+            assert code in place["409"]["description"]
+        assert "Retry-After" in place["409"]["headers"]
+        for code in ("idempotency_key_reused", "order_rejected"):
+            assert code in place["422"]["description"]
 
 
 class TestListOrders:

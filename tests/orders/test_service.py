@@ -7,9 +7,9 @@ import pytest
 
 from brokerlink.domain import OrderRequest, OrderSide, OrderType, Provider
 from brokerlink.errors import NotFoundError, ValidationError
-from brokerlink.orders import OrderInDoubt, OrderService
+from brokerlink.orders import OrderInFlight, OrderService
 from brokerlink.policies import TradingRefused
-from brokerlink.sandbox._faults import FaultConfig
+from tests.orders.sandbox_faults import sandbox_orders
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,11 +36,14 @@ async def test_the_same_key_never_places_twice(stack):
 
     first = await orders.place(user, account.id, BUY_ONE, idempotency_key="k-1")
     again = await orders.place(user, account.id, BUY_ONE, idempotency_key="k-1")
-    assert again == first
+    assert not first.replayed
+    assert again.replayed
+    assert again.order == first.order
     assert _placements(stack) == 1
 
     other = await orders.place(user, account.id, BUY_ONE, idempotency_key="k-2")
-    assert other.order_id != first.order_id
+    assert not other.replayed
+    assert other.order.order_id != first.order.order_id
     assert _placements(stack) == 2
 
 
@@ -48,30 +51,21 @@ async def test_concurrent_requests_with_one_key_place_once(stack):
     user = await stack.new_user()
     account = (await stack.link(user, "schwab")).accounts[0]
     orders = _service(stack)
+    before = sandbox_orders(stack)
 
     results = await asyncio.gather(
         *(orders.place(user, account.id, BUY_ONE, idempotency_key="burst") for _ in range(5)),
         return_exceptions=True,
     )
     placed = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
     assert placed
-    assert all(isinstance(r, OrderInDoubt) for r in results if isinstance(r, BaseException))
-    assert len({o.order_id for o in placed}) == 1
+    assert all(isinstance(r, OrderInFlight) for r in refused), refused
+    assert all(r.retry_after >= 1 for r in refused)
+    assert len({p.order.order_id for p in placed}) == 1
+    assert [p.replayed for p in placed].count(False) == 1
     assert _placements(stack) == 1
-
-
-async def test_an_order_whose_outcome_is_unknown_is_not_resent(stack):
-    user = await stack.new_user()
-    account = (await stack.link(user, "schwab")).accounts[0]
-    orders = _service(stack)
-    stack.snaptrade_app.state.sandbox.faults.configure(
-        FaultConfig(fail_next=[503], path_pattern="^/trade/(?!impact$)")
-    )
-    with pytest.raises(Exception, match="503|server|unavailable"):
-        await orders.place(user, account.id, BUY_ONE, idempotency_key="flaky")
-    with pytest.raises(OrderInDoubt, match="outcome is unknown"):
-        await orders.place(user, account.id, BUY_ONE, idempotency_key="flaky")
-    assert _placements(stack) == 1
+    assert sandbox_orders(stack) == before + 1
 
 
 async def test_read_only_institution_is_refused_before_any_call(stack):
@@ -99,7 +93,7 @@ async def test_list_and_cancel_go_to_the_accounts_provider(stack):
     limit = BUY_ONE.model_copy(
         update={"order_type": OrderType.LIMIT, "limit_price": Decimal("1.00")}
     )
-    placed = await orders.place(user, account.id, limit, idempotency_key="lim")
+    placed = (await orders.place(user, account.id, limit, idempotency_key="lim")).order
     listed = await orders.list_orders(user, account.id)
     assert placed.order_id in {o.order_id for o in listed}
     cancelled = await orders.cancel(user, account.id, placed.order_id)
@@ -121,11 +115,14 @@ async def test_preview_is_returned_for_confirmation_then_placed_once(stack):
     account = (await stack.link(user, "schwab")).accounts[0]
     orders = _service(stack)
     preview = await orders.preview(user, account.id, BUY_ONE)
+    before = sandbox_orders(stack)
     assert preview.symbol == "AAPL"
     assert preview.preview_id
     placed = await orders.place_previewed(user, account.id, preview, idempotency_key="conf")
     again = await orders.place_previewed(user, account.id, preview, idempotency_key="conf")
-    assert placed == again
+    assert again.order == placed.order
+    assert again.replayed
+    assert sandbox_orders(stack) == before + 1
 
 
 async def test_a_symbol_the_brokerage_does_not_trade_is_refused_before_placing(stack):
@@ -135,3 +132,15 @@ async def test_a_symbol_the_brokerage_does_not_trade_is_refused_before_placing(s
     with pytest.raises(ValidationError, match="NOPE123"):
         await _service(stack).place(user, account.id, unknown, idempotency_key="bad")
     assert stack.snaptrade_wire.paths["/trade/impact"] == 0
+
+
+async def test_a_refusal_before_placing_leaves_the_key_free(stack):
+    user = await stack.new_user()
+    account = (await stack.link(user, "schwab")).accounts[0]
+    orders = _service(stack)
+    unknown = BUY_ONE.model_copy(update={"symbol": "NOPE123"})
+    before = sandbox_orders(stack)
+    for _ in range(2):  # the same refusal again, not a stored "in flight"
+        with pytest.raises(ValidationError, match="NOPE123"):
+            await orders.place(user, account.id, unknown, idempotency_key="free")
+    assert sandbox_orders(stack) == before

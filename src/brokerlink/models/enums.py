@@ -35,6 +35,7 @@ class OrderRecordState(StrEnum):
     PLACED = "placed"  # the provider accepted it
     REJECTED = "rejected"  # the provider refused it; nothing was placed
     UNKNOWN = "unknown"  # the call failed in a way that may or may not have placed it
+    NOT_PLACED = "not_placed"  # reconciled: the provider has no such order; nothing was placed
 
 
 class PositionStatus(StrEnum):

@@ -18,7 +18,8 @@ class OrderRecord(IdMixin, TimestampMixin, Base):
 
     The row is committed as `sending` before the provider is called, so a retry with the same
     key finds it and gets the stored result (or a refusal while the outcome is unknown) instead
-    of a second order.
+    of a second order. `fingerprint` binds the key to what was asked for
+    (`orders.fingerprint`): the key reused for a different order is refused.
     """
 
     __tablename__ = "orders"
@@ -40,6 +41,7 @@ class OrderRecord(IdMixin, TimestampMixin, Base):
         StrEnumType(OrderRecordState), default=OrderRecordState.SENDING
     )
     request: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    fingerprint: Mapped[str] = mapped_column(String(64))
     provider_order_id: Mapped[str | None] = mapped_column(String(128))
     # The provider's answer as `domain.Order` dumps it (JSON mode).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

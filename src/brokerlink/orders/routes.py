@@ -1,21 +1,25 @@
 """`/api/accounts/{id}/orders`: preview, place (one order per idempotency key), list, cancel.
 
 The trading gate answers first: an account that cannot trade is refused with the reason, and
-nothing reaches a provider.
+nothing reaches a provider. Placing answers each outcome with its own code (`PLACE_RESPONSES`,
+shown in the OpenAPI description); the service module says how a key's answers are decided.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
 from brokerlink.api.deps import CurrentUser, State
+from brokerlink.api.exception_handlers import error_body
 from brokerlink.domain.enums import OrderSide, OrderType, TimeInForce
 from brokerlink.domain.models import Order, OrderPreview, OrderRequest
 from brokerlink.errors import PRINTABLE
+from brokerlink.orders.errors import OrderOutcomeError
 
 __all__ = ["router"]
 
@@ -63,9 +67,77 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=8,
         max_length=128,
-        description="One order per key: a retry with the same key returns the same order.",
+        description=(
+            "One order per key: a retry of the same order with the same key returns the same "
+            "order (marked `Idempotent-Replayed: true`); the key reused for a different order is "
+            "refused with 422 `idempotency_key_reused`."
+        ),
     ),
 ]
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    idempotency_key: str | None = None
+    reason: str | None = None
+    resolution: str | None = None
+    retry_after: int | None = None
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+_RETRY_AFTER = {"description": "Seconds to wait before retrying with the same key."}
+PLACE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": (
+            "The order, placed now, or the order an earlier request with the same key and the "
+            "same order placed (then with `Idempotent-Replayed: true`)."
+        ),
+        "headers": {
+            REPLAYED_HEADER: {
+                "description": "`true` when this answer is the replay of an earlier request.",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
+    },
+    403: {"model": ErrorOut, "description": "`trading_not_allowed`: the account cannot trade."},
+    404: {"model": ErrorOut, "description": "`not_found`: not the caller's account."},
+    409: {
+        "model": ErrorOut,
+        "description": (
+            "`order_in_flight`: an earlier request with this key is still being placed; retry "
+            "with the same key after `Retry-After` seconds. "
+            "`order_in_doubt`: the order was sent but the provider's answer was lost (timeout, "
+            "5xx); `resolution` says how it is resolved: retry with the same key, which first "
+            "looks the order up at the provider and answers it if placed. "
+            "`order_not_placed`: such a lookup found no order; nothing was placed, use a new key."
+        ),
+        "headers": {"Retry-After": _RETRY_AFTER},
+    },
+    422: {
+        "model": ErrorOut,
+        "description": (
+            "`idempotency_key_reused`: the key was used for a different order (account, side, "
+            "symbol, size, type, price or time in force); nothing was sent. "
+            "`order_rejected`: the provider refused the order, with its `reason`; a replay of "
+            "the key answers the same refusal. `validation_error`: the request is invalid."
+        ),
+    },
+}
+
+
+def _outcome(error: OrderOutcomeError) -> JSONResponse:
+    return JSONResponse(
+        error_body(error.code, error.message, **error.details()),
+        status_code=error.status_code,
+        headers=error.headers(),
+    )
 
 
 @router.post("/preview", response_model=OrderPreview)
@@ -76,18 +148,25 @@ async def preview_order(
     return await state.orders.preview(user.id, account_id, body.request())
 
 
-@router.post("", response_model=Order, status_code=201)
+@router.post("", response_model=Order, status_code=201, responses=PLACE_RESPONSES)
 async def place_order(
     account_id: Id,
     body: OrderIn,
     state: State,
     user: CurrentUser,
     idempotency_key: IdempotencyKey,
-) -> Order:
+    response: Response,
+) -> Order | JSONResponse:
     """Place the order (never retried automatically; the same key never places twice)."""
-    return await state.orders.place(
-        user.id, account_id, body.request(), idempotency_key=idempotency_key
-    )
+    try:
+        placement = await state.orders.place(
+            user.id, account_id, body.request(), idempotency_key=idempotency_key
+        )
+    except OrderOutcomeError as error:
+        return _outcome(error)
+    if placement.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return placement.order
 
 
 @router.get("", response_model=list[Order])

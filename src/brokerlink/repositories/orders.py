@@ -29,6 +29,8 @@ class OrderRepository(Repository):
         provider: Provider,
         idempotency_key: str,
         request: dict[str, Any],
+        fingerprint: str,
+        at: datetime | None = None,
     ) -> OrderRecord:
         record = OrderRecord(
             user_id=user_id,
@@ -37,6 +39,8 @@ class OrderRepository(Repository):
             idempotency_key=idempotency_key,
             state=OrderRecordState.SENDING,
             request=request,
+            fingerprint=fingerprint,
+            created_at=at or utcnow(),
         )
         self.session.add(record)
         await self.session.flush()
@@ -52,6 +56,9 @@ class OrderRepository(Repository):
         error: str | None = None,
         at: datetime | None = None,
     ) -> OrderRecord:
+        """Settle the record. A placed record stays placed: the order exists at the provider."""
+        if record.state is OrderRecordState.PLACED and state is not OrderRecordState.PLACED:
+            return record
         record.state = state
         record.provider_order_id = provider_order_id
         record.result = result
@@ -59,6 +66,19 @@ class OrderRepository(Repository):
         record.completed_at = at or utcnow()
         await self.session.flush()
         return record
+
+    async def delete(self, record: OrderRecord) -> None:
+        await self.session.delete(record)
+        await self.session.flush()
+
+    async def provider_order_ids(self, account_id: int) -> set[str]:
+        """The provider's ids of the orders our records on this account already account for."""
+        ids = await self.session.scalars(
+            select(OrderRecord.provider_order_id).where(
+                OrderRecord.account_id == account_id, OrderRecord.provider_order_id.is_not(None)
+            )
+        )
+        return {i for i in ids if i is not None}
 
     async def list_for_account(self, account_id: int) -> list[OrderRecord]:
         return list(

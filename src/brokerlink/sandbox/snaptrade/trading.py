@@ -1,4 +1,10 @@
-"""Trading routes: order impact, placing a checked trade, force orders, cancel, symbols."""
+"""Trading routes: order impact, placing a checked trade, force orders, cancel, symbols.
+
+Sandbox-only: a placing request (`/trade/{tradeId}`, `/trade/place`) carrying
+`X-Sandbox-Answer-Lost: <5xx status>` is processed (the order is placed) and then answered with
+that error status, as when a real service places an order and its answer is lost on the way
+back. The app-wide faults of `_faults` fail a request *before* it is processed.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,20 @@ from typing import Any
 from starlette.responses import Response
 
 from brokerlink.sandbox.snaptrade import wire
-from brokerlink.sandbox.snaptrade._routing import Ctx, RouteSpec, json_response
+from brokerlink.sandbox.snaptrade._routing import Ctx, RouteSpec, error_response, json_response
 from brokerlink.sandbox.snaptrade.seed import SymbolInfo
 from brokerlink.sandbox.snaptrade.state import (
     Account,
+    ApiError,
+    Order,
     PendingTrade,
     invalid,
     not_found,
 )
 
-__all__ = ["TRADING_ROUTES"]
+__all__ = ["ANSWER_LOST_HEADER", "TRADING_ROUTES"]
+
+ANSWER_LOST_HEADER = "X-Sandbox-Answer-Lost"
 
 ACTIONS = ("BUY", "SELL")
 ORDER_TYPES = ("Market", "Limit", "StopLimit", "Stop")
@@ -60,6 +70,27 @@ def _symbol(ctx: Ctx, body: dict[str, Any]) -> SymbolInfo:
     if found is None:
         raise invalid(f"Symbol {symbol_id or ticker} is not tradable at this brokerage")
     return found
+
+
+def _answer_lost(ctx: Ctx) -> int | None:
+    """The status the answer-lost header asks for, checked before anything is placed."""
+    lost = ctx.request.headers.get(ANSWER_LOST_HEADER)
+    if lost is None:
+        return None
+    try:
+        status = int(lost)
+    except ValueError:
+        status = 0
+    if not 500 <= status <= 599:
+        raise invalid(f"{ANSWER_LOST_HEADER}: must be a 5xx status, got {lost!r}")
+    return status
+
+
+def _placed(order: Order, lost: int | None) -> Response:
+    """The placed order's record, or the error the answer-lost header asked for."""
+    if lost is None:
+        return json_response(wire.order(order))
+    return error_response(ApiError(lost, "1000", "Injected fault after the order was placed"))
 
 
 def _trading_account(ctx: Ctx, body: dict[str, Any]) -> Account:
@@ -141,6 +172,7 @@ async def _trade_impact(ctx: Ctx) -> Response:
 
 
 async def _place_checked(ctx: Ctx) -> Response:
+    lost = _answer_lost(ctx)
     trade = ctx.state.trades.get(ctx.params["tradeId"])
     if trade is None or trade.user_id != ctx.user_id:
         # The spec documents 400, not 404, for this operation.
@@ -162,10 +194,11 @@ async def _place_checked(ctx: Ctx) -> Response:
         trade.stop,
     )
     trade.used = True
-    return json_response(wire.order(order))
+    return _placed(order, lost)
 
 
 async def _place_force(ctx: Ctx) -> Response:
+    lost = _answer_lost(ctx)
     body = ctx.body_dict()
     account = _trading_account(ctx, body)
     client_order_id = body.get("client_order_id")
@@ -191,7 +224,7 @@ async def _place_force(ctx: Ctx) -> Response:
         _decimal(body, "stop"),
         client_order_id=client_order_id,
     )
-    return json_response(wire.order(order))
+    return _placed(order, lost)
 
 
 async def _cancel(ctx: Ctx) -> Response:

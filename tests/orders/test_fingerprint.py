@@ -134,7 +134,7 @@ async def test_the_migration_backfills_existing_records(stack, db_url):
         await repo.finish(gone, OrderRecordState.NOT_PLACED)
         await session.commit()
 
-    await migrate.downgrade_async(db_url, "0006")
+    await migrate.downgrade_async(db_url, "0008")
     await migrate.upgrade_async(db_url, "0009")
 
     async with stack.sessionmaker() as session:

@@ -6,7 +6,7 @@ does; a test holds the two equal). The column is NOT NULL once every row has one
 Downgrading turns `not_placed` into `rejected`, the old state that also means "nothing placed".
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-01 22:10:00 UTC
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from brokerlink.db.types import IdType, JSONType
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Billed refreshes as intents: in flight and in doubt, a ledger that settles, and sync leases.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01 22:20:00 UTC
 
 A billed refresh is committed as `sending` (refresh log) with a `pending` ledger row before the
@@ -19,7 +19,7 @@ from alembic import op
 from brokerlink.db.types import IdType, UTCDateTime
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -42,6 +42,7 @@ from brokerlink.log import get_logger
 from brokerlink.providers.snaptrade.client import SnapTradeClient
 from brokerlink.providers.snaptrade.errors import (
     SnapTradeAuthError,
+    SnapTradeConnectionError,
     SnapTradeError,
     UserSecretInvalid,
 )
@@ -227,6 +228,13 @@ class SnapTradeUsers:
             current = self._cache.get(user_id)
             if current is not None and current.generation > failed.generation:
                 return current  # another caller rotated (or recovered) while we waited
+            if current is not None and current.pending and not failed.pending:
+                # The rotation this call waited for lost its answer just now; the next use
+                # resolves it (`resolve`), not every caller that failed alongside.
+                raise SnapTradeConnectionError(
+                    "the user secret's rotation is unresolved; retry later",
+                    operation="Authentication_resetSnapTradeUserSecret",
+                )
             stored = await self._read_store(user_id)
             if stored is not None and stored[1].pending:
                 return await self._recover(user_id, stored[0], stored[1])

@@ -14,7 +14,6 @@ from brokerlink.log import _redact_processor
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.snaptrade import (
     SnapTradeClient,
-    SnapTradeConnectionError,
     SnapTradeConnector,
     SnapTradeServerError,
     UserSecretInvalid,
@@ -110,16 +109,10 @@ class TestLostReply:
         await _linked(connector)
         await _expire_and_lose(control, mode="502")
         old_secret = app.state.sandbox.users[APP_USER].secret
-        with pytest.raises(SnapTradeServerError):
-            await connector.list_accounts(APP_USER)
-        record = await connector.secrets.get(USER_RECORD)
-        assert record["pending_rotation"]["old_secret"] == old_secret
-        assert record["pending_rotation"]["generation"] == 1
-        assert app.state.sandbox.users[APP_USER].secret != old_secret  # it did rotate
-
         with structlog.testing.capture_logs(processors=[_redact_processor]) as logs:
             with pytest.raises(SnapTradeUserReplaced) as replaced:
                 await connector.list_accounts(APP_USER)
+        assert app.state.sandbox.users[APP_USER].secret != old_secret  # it did rotate
         assert isinstance(replaced.value, UserReconnectRequired)
         assert replaced.value.message == RELINK_REASON
         record = await connector.secrets.get(USER_RECORD)
@@ -130,8 +123,10 @@ class TestLostReply:
         assert record["user_secret"] == new_user.secret
         for name in await connector.secrets.list(snaptrade_user_secret_name(APP_USER, "")):
             assert (await connector.secrets.get(name))["snaptrade_user_id"] == f"{APP_USER}-r1"
-        events = [e for e in logs if e["event"] == "snaptrade.user_secret.recovered"]
-        assert [e["outcome"] for e in events] == ["new_user"]
+        events = [e["event"] for e in logs]
+        assert "snaptrade.user_secret.reset_lost" in events
+        recovered = [e for e in logs if e["event"] == "snaptrade.user_secret.recovered"]
+        assert [e["outcome"] for e in recovered] == ["new_user"]
         assert new_user.secret not in repr(logs)
         assert old_secret not in repr(logs)
 
@@ -141,34 +136,57 @@ class TestLostReply:
         assert set(app.state.sandbox.users) == {APP_USER, f"{APP_USER}-r1"}
         assert connector.users.recoveries == 1
 
-    async def test_a_reply_hanging_past_the_timeout_is_recovered_too(self, connector, control, app):
+    async def test_a_reply_hanging_past_the_timeout_is_recovered_too(self, connector, control):
         await _linked(connector)
         await _expire_and_lose(control, mode="hang", seconds=30)
-        with pytest.raises(SnapTradeConnectionError):
-            await connector.list_accounts(APP_USER)
         with pytest.raises(SnapTradeUserReplaced):
             await connector.list_accounts(APP_USER)
         assert (await connector.secrets.get(USER_RECORD))["snaptrade_user_id"] == "71-r1"
 
+    async def test_the_next_use_resolves_a_mark_the_provider_left_unresolved(
+        self, connector, control, app, wire
+    ):
+        await _linked(connector)
+        account_id = next(iter(app.state.sandbox.accounts))
+        await _expire_and_lose(control, mode="502")
+        # The provider stays down for the first check of the old secret (3 attempts).
+        app.state.sandbox.faults.configure(
+            FaultConfig(fail_next=[500, 500, 500], path_pattern="^/authorizations$")
+        )
+        with pytest.raises(SnapTradeServerError):
+            await connector.get_balances(APP_USER, account_id)
+        record = await connector.secrets.get(USER_RECORD)
+        assert record["pending_rotation"]["generation"] == 1
+        assert record["snaptrade_user_id"] == APP_USER
+        # A fresh process (nothing cached) finds the mark in the store and resolves it.
+        fresh = SnapTradeConnector(connector.client, connector.secrets)
+        with pytest.raises(SnapTradeUserReplaced):
+            await fresh.get_balances(APP_USER, account_id)
+        assert (await connector.secrets.get(USER_RECORD))["snaptrade_user_id"] == "71-r1"
+        assert wire.paths.count("/snapTrade/registerUser") == 2  # the first one, and the new
+
     async def test_a_new_link_works_at_once_after_the_replacement(self, connector, control, app):
         await _linked(connector)
+        account_id = next(iter(app.state.sandbox.accounts))
         await _expire_and_lose(control, mode="502")
+        app.state.sandbox.faults.configure(
+            FaultConfig(fail_next=[500, 500, 500], path_pattern="^/authorizations$")
+        )
         with pytest.raises(SnapTradeServerError):
-            await connector.list_accounts(APP_USER)
-        # The recovery happens inside the link start, which then opens the new user's portal.
+            await connector.get_balances(APP_USER, account_id)  # the mark is left pending
+        # The link start resolves it (a new SnapTrade user) and opens that user's portal.
         url = await connector.connection_link(APP_USER, broker="SCHWAB")
         assert url.startswith("http://snaptrade.sandbox/portal/")
-        session = next(iter(app.state.sandbox.sessions.values()))
+        (session,) = app.state.sandbox.sessions.values()
         assert session.user_id == f"{APP_USER}-r1"
 
     async def test_the_old_authorization_is_unknown_to_the_new_user(self, connector, control):
         auth_id = await _linked(connector)
         assert await connector.knows_authorization(APP_USER, auth_id)
         await _expire_and_lose(control, mode="502")
-        with pytest.raises(SnapTradeServerError):
-            await connector.list_accounts(APP_USER)
         assert not await connector.knows_authorization(APP_USER, auth_id)
         assert not await connector.knows_authorization(APP_USER, auth_id)
+        assert connector.users.recoveries == 1
 
 
 class TestNotRotated:
@@ -177,7 +195,8 @@ class TestNotRotated:
         expired = await control.post(f"/sandbox/users/{APP_USER}/expire-secret")
         assert expired.status_code == 200
         app.state.sandbox.faults.configure(
-            FaultConfig(fail_next=[500], path_pattern="resetUserSecret")
+            # The rotation and the immediate retry of it both fail before rotating.
+            FaultConfig(fail_next=[500, 500], path_pattern="resetUserSecret")
         )
         old_secret = app.state.sandbox.users[APP_USER].secret
         with pytest.raises(SnapTradeServerError):

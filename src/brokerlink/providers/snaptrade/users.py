@@ -14,9 +14,9 @@ intent before the call, so that a lost answer cannot lock the user out:
        refused    → the mark is cleared and the refusal raised (a secret that was simply
                     wrong is never "recovered" by re-registering)
        lost       → (timeout, 5xx, dropped connection: the provider may have rotated) the mark
-                    stays and the error is raised
+                    stays; it is resolved at once if the provider answers, else by the next use
 
-The next use that finds the mark recovers, once per mark, and logs what it found:
+Resolving a mark happens once per mark and logs what it found:
 
     the old secret still works          → the provider did not rotate: the mark is cleared
     it is refused, resetUserSecret(old) → the provider had not rotated, the old secret had only
@@ -247,7 +247,14 @@ class SnapTradeUsers:
                 )
                 self._cache[user_id] = fresh
                 return fresh
-            return await self._reset(user_id, failed, failed.generation + 1)
+            try:
+                return await self._reset(user_id, failed, failed.generation + 1)
+            except TechnicalError:
+                stored = await self._read_store(user_id)
+                if stored is None or not stored[1].pending:
+                    raise
+            # Resolve it now if the provider answers; if not, the mark waits for the next use.
+            return await self._recover(user_id, stored[0], stored[1])
 
     async def _reset(self, user_id: str, old: Credentials, generation: int) -> Credentials:
         """Commit the intent, call resetUserSecret with no lock but the caller's, settle."""

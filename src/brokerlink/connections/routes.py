@@ -190,7 +190,9 @@ async def finish_link(
     links = link_service(state, session)
     result: LinkResult
     if flow.connection_id is not None:
-        result = await links.complete_reconnect(user.id, flow.connection_id)
+        result = await links.complete_reconnect(
+            user.id, flow.connection_id, authorization_id=body.connection_id
+        )
     elif flow.provider is Provider.SNAPTRADE:
         if not body.connection_id:
             raise ValidationError("SnapTrade's connection_id is required", field="connection_id")

@@ -10,13 +10,14 @@ Refreshes, which are billed, own their transactions instead: `connections.refres
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from brokerlink.connections.relink import move_onto
 from brokerlink.domain.enums import ConnectionAccess, Provider
 from brokerlink.domain.models import AccountSummary
 from brokerlink.domain.models import Connection as ProviderConnection
@@ -162,9 +163,15 @@ class LinkService:
         raise ValidationError(f"{decision.provider.value} has no connection flow")
 
     async def complete_snaptrade(
-        self, user_id: int, *, authorization_id: str, institution: str
+        self,
+        user_id: int,
+        *,
+        authorization_id: str,
+        institution: str,
+        onto: Connection | None = None,
     ) -> LinkResult:
-        """After the portal redirected with `connection_id`: store it and its accounts."""
+        """After the portal redirected with `connection_id`: store it and its accounts.
+        With `onto`, the new authorization replaces that stored connection's (a re-link)."""
         connector = self._snaptrade()
         entry = self._entry(institution)
         slug = entry.slug if entry is not None else institution
@@ -174,6 +181,16 @@ class LinkService:
             for a in await connector.list_accounts(str(user_id))
             if a.connection_id == authorization_id
         ]
+        if onto is not None:
+            wanted = entry.snaptrade_slug if entry is not None else None
+            found = connection.institution_slug
+            if wanted and found and wanted.upper() != found.upper():
+                raise ValidationError(
+                    f"the new connection is to {connection.institution_name}, "
+                    f"not {onto.institution_name}",
+                    field="connection_id",
+                )
+            await move_onto(self.session, onto, authorization_id, accounts)
         return await self._store(user_id, Provider.SNAPTRADE, connection, accounts, entry, slug)
 
     async def complete_plaid(
@@ -296,12 +313,33 @@ class LinkService:
         )
         await self._before_network()
         if provider is Provider.SNAPTRADE:
-            url = await self._snaptrade().connection_link(
+            snaptrade = self._snaptrade()
+            if await snaptrade.knows_authorization(str(user_id), connection.provider_connection_id):
+                url = await snaptrade.connection_link(
+                    str(user_id),
+                    reconnect=connection.provider_connection_id,
+                    custom_redirect=redirect_uri,
+                )
+                return LinkStart(decision, url)
+            # SnapTrade no longer has this authorization for the user (their SnapTrade user was
+            # replaced, or it was removed upstream): link the institution again; completing
+            # maps the new authorization onto this connection, so its history stays.
+            trading = any(
+                a.capabilities.trading
+                for a in await self.accounts.list_for_connection(connection.id)
+            )
+            url = await snaptrade.connection_link(
                 str(user_id),
-                reconnect=connection.provider_connection_id,
+                broker=decision.entry.snaptrade_slug if decision.entry is not None else None,
+                connection_type="trade-if-available" if trading else "read",
                 custom_redirect=redirect_uri,
             )
-            return LinkStart(decision, url)
+            relink = replace(
+                decision,
+                reason=f"links {connection.institution_name} again through SnapTrade and keeps "
+                "this connection's accounts and history (SnapTrade no longer has the old link)",
+            )
+            return LinkStart(relink, url)
         if provider is Provider.PLAID:
             token, hosted = await self._plaid().create_link(
                 str(user_id),
@@ -313,17 +351,23 @@ class LinkService:
             return LinkStart(decision, hosted, link_token=token)
         raise ValidationError(f"{institution}: manual connections have nothing to reconnect")
 
-    async def complete_reconnect(self, user_id: int, connection_id: int) -> LinkResult:
-        """After the re-login flow: confirm with the provider and mark the connection active."""
+    async def complete_reconnect(
+        self, user_id: int, connection_id: int, *, authorization_id: str | None = None
+    ) -> LinkResult:
+        """After the re-login flow: confirm with the provider and mark the connection active.
+        A SnapTrade `authorization_id` other than the stored one (the portal linked the
+        institution again) is mapped onto this connection."""
         connection = await self._owned(user_id, connection_id)
         provider = provider_for_account(connection.provider)
         institution = connection.institution_slug or connection.institution_name
         await self._before_network()
         if provider is Provider.SNAPTRADE:
+            relinked = authorization_id not in (None, connection.provider_connection_id)
             return await self.complete_snaptrade(
                 user_id,
-                authorization_id=connection.provider_connection_id,
+                authorization_id=authorization_id or connection.provider_connection_id,
                 institution=institution,
+                onto=connection if relinked else None,
             )
         if provider is Provider.PLAID:
             link = await self._plaid().complete_update(

@@ -8,6 +8,7 @@
     └── LogicalError                    # the request itself is wrong; retrying cannot help
         ├── AuthFailed                  # 401/403; app credentials or a user's secret rejected
         │   └── ReconnectRequired       # the user must re-link the institution
+        │       └── UserReconnectRequired # ... every one of theirs at this provider
         ├── NotFound                    # 404
         └── ProviderRejected            # 400/402/422 and other refusals
 
@@ -27,6 +28,7 @@ __all__ = [
     "RateLimited",
     "ReconnectRequired",
     "TechnicalError",
+    "UserReconnectRequired",
 ]
 
 
@@ -90,6 +92,10 @@ class AuthFailed(LogicalError):
 
 class ReconnectRequired(AuthFailed):
     pass
+
+
+class UserReconnectRequired(ReconnectRequired):
+    """Not one connection but all of the user's at this provider must be re-linked."""
 
 
 class NotFound(LogicalError):

@@ -28,7 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from brokerlink.db.session import transaction
 from brokerlink.domain.connectors import InvestmentsConnector
 from brokerlink.domain.enums import Provider
-from brokerlink.domain.errors import AuthFailed, ProviderError, ReconnectRequired
+from brokerlink.domain.errors import (
+    AuthFailed,
+    ProviderError,
+    ReconnectRequired,
+    UserReconnectRequired,
+)
 from brokerlink.domain.models import AccountSummary, Capabilities, Position
 from brokerlink.models import Account, Connection, ConnectionStatus
 from brokerlink.repositories import (
@@ -270,7 +275,8 @@ class SyncEngine:
                 summary.provider_calls += 1
                 accounts = await connector.list_accounts(str(user_id))
         except Exception as error:  # noqa: BLE001 - every failure is recorded, none is fatal
-            reason = _reason(error)
+            # A user-wide re-link carries a reason meant for people; keep it plain.
+            reason = error.message if isinstance(error, UserReconnectRequired) else _reason(error)
             broken = _needs_reconnect(error)
             log.warning(
                 "sync.accounts.failed", provider=provider.value, user_id=user_id, error=reason
@@ -281,6 +287,19 @@ class SyncEngine:
                 )
                 await self._fail_connection(cid, reason, broken=broken)
                 self._report(summary.connections[-1])
+            if isinstance(error, UserReconnectRequired):
+                # Every one of the user's connections at this provider, not only this run's.
+                async with transaction(self.sessionmaker) as session:
+                    others = [
+                        c.id
+                        for c in await ConnectionRepository.from_session(session).list_syncable(
+                            user_id
+                        )
+                        if provider_for_account(c.provider) is provider
+                        and c.id not in connections.values()
+                    ]
+                for cid in others:
+                    await self._fail_connection(cid, reason, broken=True)
             return summary
 
         grouped: dict[str, list[AccountSummary]] = {key: [] for key in connections}

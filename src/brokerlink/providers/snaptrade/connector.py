@@ -1,14 +1,10 @@
 """SnapTrade behind the neutral `InvestmentsConnector` and `TradingConnector` contracts.
 
-One SnapTrade user per application user, reused for every institution. Its secret lives in the
-secret store under `snaptrade_user_secret_name(user_id, "_user")`, and a copy in each
-per-institution record written by `record_connection`.
-
-A 401 with code 1083 (the user's secret is no longer valid) rotates the secret once through
-`resetUserSecret`, stores the new one in every record of that user, proves it with a cheap call
-and retries the original call once. Concurrent failures share one rotation: a per-user lock plus
-a generation counter tell a caller that someone else already rotated. Deleting or re-registering a
-user (which loses their connections) is never automatic.
+One SnapTrade user per application user, reused for every institution; `users.SnapTradeUsers`
+keeps its secret (rotated on a 1083, recovered when a rotation's answer is lost) and every call
+here runs as that user through it. A user whose SnapTrade user had to be replaced sees
+`SnapTradeUserReplaced` once; their connections are then re-linked through `connection_link`
+onto the stored connections. Deleting a user (which loses their connections) is never automatic.
 """
 
 from __future__ import annotations
@@ -16,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from brokerlink.domain.connectors import InvestmentsConnector, TradingConnector
 from brokerlink.domain.enums import OrderStatus, Provider
@@ -36,32 +31,26 @@ from brokerlink.domain.models import (
 from brokerlink.errors import ValidationError
 from brokerlink.log import get_logger
 from brokerlink.providers.snaptrade import normalize, wire
-from brokerlink.providers.snaptrade.client import SnapTradeClient
+from brokerlink.providers.snaptrade.client import PortalLink, SnapTradeClient
 from brokerlink.providers.snaptrade.errors import (
     SnapTradeAuthError,
     SnapTradeError,
     SnapTradeMalformedResponse,
     SnapTradeNotFound,
-    UserSecretInvalid,
+)
+from brokerlink.providers.snaptrade.users import (
+    USER_RECORD,
+    Credentials,
+    SnapTradeUserReplaced,
+    SnapTradeUsers,
 )
 from brokerlink.secrets.store import SecretNotFound, SecretStore, snaptrade_user_secret_name
 
 __all__ = ["USER_RECORD", "SnapTradeConnector"]
 
 T = TypeVar("T")
-USER_RECORD = "_user"
 
 _log = get_logger("brokerlink.providers.snaptrade")
-
-
-@dataclass(frozen=True)
-class _Credentials:
-    snaptrade_user_id: str
-    secret: str
-    generation: int
-
-    def __repr__(self) -> str:  # never show the secret, even in a traceback's locals
-        return f"_Credentials({self.snaptrade_user_id!r}, generation={self.generation})"
 
 
 class SnapTradeConnector:
@@ -80,140 +69,43 @@ class SnapTradeConnector:
     ) -> None:
         self.client = client
         self.secrets = secrets
+        self.users = SnapTradeUsers(client, secrets)
         self._institution_lookup = institution_lookup
-        self._cache: dict[str, _Credentials] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self.rotations = 0
 
     @property
     def provider(self) -> Provider:
         return Provider.SNAPTRADE
 
-    # -- users and their secrets ------------------------------------------------------------
+    @property
+    def rotations(self) -> int:
+        return self.users.rotations
 
-    def _lock(self, user_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(user_id, asyncio.Lock())
+    # -- users and their secrets ------------------------------------------------------------
 
     def _institution_slug(self, brokerage_slug: str) -> str:
         found = self._institution_lookup(brokerage_slug) if self._institution_lookup else None
         return found or brokerage_slug.lower()
 
-    @staticmethod
-    def _prefix(user_id: str) -> str:
-        return snaptrade_user_secret_name(user_id, "")
-
-    async def _read_store(self, user_id: str) -> tuple[str, str] | None:
-        """(snaptrade_user_id, secret) from the user record, else any institution record."""
-        user_record = snaptrade_user_secret_name(user_id, USER_RECORD)
-        found = await self._read_record(user_record)
-        if found is not None:
-            return found
-        for name in await self.secrets.list(self._prefix(user_id)):
-            if name != user_record and (found := await self._read_record(name)) is not None:
-                return found
-        return None
-
-    async def _read_record(self, name: str) -> tuple[str, str] | None:
-        try:
-            record = await self.secrets.get(name)
-        except SecretNotFound:
-            return None
-        uid, secret = record.get("snaptrade_user_id"), record.get("user_secret")
-        if isinstance(uid, str) and isinstance(secret, str) and uid and secret:
-            return uid, secret
-        return None
-
-    async def _credentials(self, user_id: str) -> _Credentials:
-        cached = self._cache.get(user_id)
-        if cached is not None:
-            return cached
-        found = await self._read_store(user_id)
-        if found is None:
-            raise SnapTradeAuthError(
-                "user is not registered with SnapTrade",
-                operation="credentials",
-                code="unregistered",
-            )
-        async with self._lock(user_id):
-            cached = self._cache.get(user_id)
-            if cached is None:
-                cached = _Credentials(found[0], found[1], 0)
-                self._cache[user_id] = cached
-        return cached
-
-    def _record(
-        self, user_id: str, institution: str, creds: _Credentials, **extra: Any
-    ) -> dict[str, Any]:
-        return {
-            "user_secret": creds.secret,
-            "user_id": user_id,
-            "institution": institution,
-            "snaptrade_user_id": creds.snaptrade_user_id,
-            "created_at": datetime.now(UTC).isoformat(),
-            **extra,
-        }
+    async def _credentials(self, user_id: str) -> Credentials:
+        return await self.users.credentials(user_id)
 
     async def register_user(self, user_id: str) -> str:
         """Register `user_id` with SnapTrade once; later calls reuse it. Returns SnapTrade's id."""
-        async with self._lock(user_id):
-            found = await self._read_store(user_id)
-            if found is not None:
-                self._cache.setdefault(user_id, _Credentials(found[0], found[1], 0))
-                return found[0]
-            snaptrade_user_id, secret = await self.client.register_user(user_id)
-            creds = _Credentials(snaptrade_user_id, secret, 0)
-            await self.secrets.put(
-                snaptrade_user_secret_name(user_id, USER_RECORD),
-                self._record(user_id, USER_RECORD, creds),
-            )
-            self._cache[user_id] = creds
-            _log.info("snaptrade.user.registered", user_id=user_id)
-            return snaptrade_user_id
-
-    async def _rotate(self, user_id: str, failed: _Credentials) -> _Credentials:
-        """Replace a rejected secret, once per generation, however many callers ask."""
-        async with self._lock(user_id):
-            current = self._cache.get(user_id)
-            if current is not None and current.generation > failed.generation:
-                return current  # another caller rotated while we waited
-            stored = await self._read_store(user_id)
-            if stored is not None and stored[1] != failed.secret:
-                # Another process rotated and saved it; adopt theirs instead of rotating again.
-                fresh = _Credentials(stored[0], stored[1], failed.generation + 1)
-                self._cache[user_id] = fresh
-                return fresh
-            uid, secret = await self.client.reset_user_secret(
-                failed.snaptrade_user_id, failed.secret
-            )
-            fresh = _Credentials(uid, secret, failed.generation + 1)
-            self._cache[user_id] = fresh
-            self.rotations += 1
-            names = set(await self.secrets.list(self._prefix(user_id)))
-            names.add(snaptrade_user_secret_name(user_id, USER_RECORD))
-            for name in sorted(names):
-                try:
-                    record = await self.secrets.get(name)
-                except SecretNotFound:
-                    record = self._record(user_id, USER_RECORD, fresh)
-                record.update(user_secret=secret, snaptrade_user_id=uid)
-                record["rotated_at"] = datetime.now(UTC).isoformat()
-                await self.secrets.put(name, record)
-            await self.client.list_authorizations(uid, secret)  # prove the new secret works
-            _log.warning(
-                "snaptrade.user_secret.rotated",
-                user_id=user_id,
-                generation=fresh.generation,
-                records=len(names),
-            )
-            return fresh
+        return await self.users.register(user_id)
 
     async def _as_user(self, user_id: str, call: Callable[[str, str], Awaitable[T]]) -> T:
-        creds = await self._credentials(user_id)
+        return await self.users.as_user(user_id, call)
+
+    async def knows_authorization(self, user_id: str, authorization_id: str) -> bool:
+        """Whether the user's current SnapTrade user still has this authorization (it does
+        not once the SnapTrade user was replaced, or the connection was deleted upstream)."""
         try:
-            return await call(creds.snaptrade_user_id, creds.secret)
-        except UserSecretInvalid:
-            fresh = await self._rotate(user_id, creds)
-        return await call(fresh.snaptrade_user_id, fresh.secret)
+            await self._as_user(
+                user_id, lambda uid, s: self.client.get_authorization(uid, s, authorization_id)
+            )
+        except (SnapTradeNotFound, SnapTradeUserReplaced):
+            return False
+        return True
 
     # -- connections ------------------------------------------------------------------------
 
@@ -229,9 +121,9 @@ class SnapTradeConnector:
     ) -> str:
         """The connection-portal URL for the user (registering them first if needed)."""
         await self.register_user(user_id)
-        link = await self._as_user(
-            user_id,
-            lambda uid, secret: self.client.login(
+
+        def login(uid: str, secret: str) -> Awaitable[PortalLink]:
+            return self.client.login(
                 uid,
                 secret,
                 broker=broker,
@@ -239,8 +131,15 @@ class SnapTradeConnector:
                 custom_redirect=custom_redirect,
                 reconnect=reconnect,
                 connection_type=connection_type,
-            ),
-        )
+            )
+
+        try:
+            link = await self._as_user(user_id, login)
+        except SnapTradeUserReplaced:
+            if reconnect is not None:
+                raise  # the connection to fix belonged to the replaced user
+            # A new link works at once with the new SnapTrade user.
+            link = await self._as_user(user_id, login)
         return link.redirect_uri
 
     async def record_connection(
@@ -256,7 +155,7 @@ class SnapTradeConnector:
         creds = await self._credentials(user_id)
         await self.secrets.put(
             snaptrade_user_secret_name(user_id, institution_slug),
-            self._record(user_id, institution_slug, creds, authorization_id=authorization_id),
+            self.users.record(user_id, institution_slug, creds, authorization_id=authorization_id),
         )
         return connection
 
@@ -270,7 +169,7 @@ class SnapTradeConnector:
         except SnapTradeNotFound:
             _log.info("snaptrade.authorization.already_gone", authorization_id=connection_id)
         user_record = snaptrade_user_secret_name(user_id, USER_RECORD)
-        for name in await self.secrets.list(self._prefix(user_id)):
+        for name in await self.secrets.list(self.users.prefix(user_id)):
             if name == user_record:
                 continue
             try:
@@ -281,9 +180,7 @@ class SnapTradeConnector:
                 await self.secrets.delete(name)
 
     async def _registered(self, user_id: str) -> bool:
-        # A user never registered with SnapTrade has nothing there: that is an empty answer,
-        # not an authentication failure.
-        return user_id in self._cache or await self._read_store(user_id) is not None
+        return await self.users.registered(user_id)
 
     async def list_connections(self, user_id: str) -> list[Connection]:
         if not await self._registered(user_id):

@@ -4,7 +4,8 @@ One dispatcher does what the real gateway does for every request, in this order:
 clientId (401 1078), timestamp window (401 1077), signature (401 1076), the per-clientId rolling
 rate limit (429 "0000"), injected faults, user secret (401 1083), then the route. The API is
 served at `/` and under `/api/v1`. Unsigned: `GET /`, the HTML portal, `/sandbox/faults` and
-`/sandbox/users/{userId}/expire-secret` (the sandbox's own control plane).
+`/sandbox/users/{userId}/expire-secret` and `…/lose-next-reset-reply` (the sandbox's own
+control plane).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from brokerlink.sandbox._faults import (
 )
 from brokerlink.sandbox.snaptrade import seed, wire
 from brokerlink.sandbox.snaptrade._routing import Ctx, RouteSpec, error_response, json_response
+from brokerlink.sandbox.snaptrade.lost_replies import lose_next_reset_reply, reset_reply
 from brokerlink.sandbox.snaptrade.portal import portal_url, show, submit
 from brokerlink.sandbox.snaptrade.signing import signature_matches
 from brokerlink.sandbox.snaptrade.state import (
@@ -105,8 +107,7 @@ async def _reset_user_secret(ctx: Ctx) -> Response:
     user_id, secret = body.get("userId"), body.get("userSecret")
     if not isinstance(user_id, str) or not isinstance(secret, str):
         raise invalid("userId and userSecret are required")
-    user = ctx.state.reset_user_secret(user_id, secret)
-    return json_response({"userId": user.user_id, "userSecret": user.secret})
+    return await reset_reply(ctx, ctx.state.reset_user_secret(user_id, secret))
 
 
 async def _brokerages(ctx: Ctx) -> Response:
@@ -327,6 +328,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("PUT", "/sandbox/faults", _put_faults, signed=False),
     RouteSpec("DELETE", "/sandbox/faults", _delete_faults, signed=False),
     RouteSpec("POST", "/sandbox/users/{userId}/expire-secret", _expire_secret, signed=False),
+    RouteSpec(
+        "POST", "/sandbox/users/{userId}/lose-next-reset-reply", lose_next_reset_reply, signed=False
+    ),
     RouteSpec("GET", "/portal/connect", show, signed=False),
     RouteSpec("POST", "/portal/connect", submit, signed=False),
 )

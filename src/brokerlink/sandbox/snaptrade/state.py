@@ -1,8 +1,8 @@
 """In-memory state of the SnapTrade sandbox: users, connections, accounts, orders.
 
 One `SandboxState` per app (`app.state.sandbox`). Tests build one directly, inject a clock and
-use the hooks: `expire_user_secret`, `disable_authorization`, the mutable `brokerages` flags,
-`request_counts`, `faults`.
+use the hooks: `expire_user_secret`, `lost_reset_replies`, `disable_authorization`, the
+mutable `brokerages` flags, `request_counts`, `faults`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ __all__ = [
     "Authorization",
     "Brokerage",
     "Holding",
+    "LostReply",
     "Order",
     "PendingTrade",
     "PortalSession",
@@ -99,6 +100,14 @@ class User:
     secret: str
     created_at: float
     secret_expired: bool = False
+
+
+@dataclass(frozen=True)
+class LostReply:
+    """How the next `resetUserSecret` of a user loses its answer after rotating."""
+
+    mode: str  # "502" | "hang"
+    seconds: float = 3600.0
 
 
 @dataclass
@@ -318,6 +327,7 @@ class SandboxState:
         self.activities: dict[str, list[Activity]] = {}
         self.trades: dict[str, PendingTrade] = {}
         self.sessions: dict[str, PortalSession] = {}
+        self.lost_reset_replies: dict[str, LostReply] = {}
         self.request_counts: Counter[str] = Counter()
         self.faults = FaultInjector()
         self._seq = 0

@@ -354,3 +354,29 @@ class TestBadInput:
                             headers=headers,
                         )
         fuzz.check(at_least=200)
+
+
+class TestIdsAtTheBoundary:
+    @pytest.mark.parametrize("value", ["a/b", "../x", "..", "é", "abc def", "a\x00b", "%2F"])
+    async def test_a_snaptrade_connection_id_that_cannot_be_one_names_the_field(self, fuzz, value):
+        response = await fuzz.user.post(
+            "/api/connections/complete",
+            json={"state": fuzz.states["snaptrade"], "status": "SUCCESS", "connection_id": value},
+        )
+        assert_error(response, 422, "validation_error", field="connection_id")
+        assert (await fuzz.user.get("/api/connections")).json()[0]["id"] == int(
+            fuzz.ids["connection_id"]
+        )
+
+    @pytest.mark.parametrize("value", ["abc def", "é", "a?b", "a%2Fb"])
+    async def test_an_order_id_that_cannot_be_one_names_the_field(self, fuzz, value):
+        account, order = fuzz.ids["account_id"], quote(value, safe="")
+        response = await fuzz.user.delete(f"/api/accounts/{account}/orders/{order}")
+        assert_error(response, 422, "validation_error", field="order_id")
+
+    async def test_a_public_token_that_cannot_be_one_names_the_field(self, fuzz):
+        response = await fuzz.user.post(
+            "/api/plaid/exchange-public-token",
+            json={"state": fuzz.states["plaid"], "public_token": "public/../x"},
+        )
+        assert_error(response, 422, "validation_error", field="public_token")

@@ -15,14 +15,14 @@ from pydantic import BaseModel, Field, model_validator
 from brokerlink.api.deps import CurrentUser, State
 from brokerlink.domain.enums import OrderSide, OrderType, TimeInForce
 from brokerlink.domain.models import Order, OrderPreview, OrderRequest
-from brokerlink.errors import PRINTABLE
+from brokerlink.errors import ID_MAX_LENGTH, PRINTABLE, PROVIDER_ID
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/accounts/{account_id}/orders", tags=["orders"])
 
 Id = Annotated[int, Path(ge=1, le=2**62)]
-OrderId = Annotated[str, Path(min_length=1, max_length=128)]
+OrderId = Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, pattern=PROVIDER_ID)]
 
 
 class OrderIn(BaseModel):
@@ -63,6 +63,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=8,
         max_length=128,
+        pattern="^[!-~]+$",  # visible ASCII: the provider receives it as the client order id
         description="One order per key: a retry with the same key returns the same order.",
     ),
 ]

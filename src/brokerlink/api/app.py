@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from brokerlink.accounts.routes import router as accounts_router
 from brokerlink.api.exception_handlers import install_exception_handlers
 from brokerlink.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from brokerlink.api.openapi import install_openapi
 from brokerlink.api.state import AppState, open_state
 from brokerlink.auth.routes import router as auth_router
 from brokerlink.config import Settings
@@ -91,6 +92,7 @@ def create_app(
         from brokerlink.web.routes import install_web
 
         install_web(app)
+    install_openapi(app)
     if max_body_bytes is None:
         max_body_bytes = settings.max_body_bytes if settings is not None else DEFAULT_MAX_BODY_BYTES
     # Added last, so it is the outermost of the app's middleware: it runs before anything else.

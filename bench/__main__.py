@@ -13,6 +13,7 @@ BENCHMARKS = (
     "bench.sync_fanout",
     "bench.consolidation",
     "bench.api_portfolio",
+    "bench.body_limit",
 )
 
 

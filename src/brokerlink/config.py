@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     # Where providers send the browser back, when the app is behind a proxy (else the request's).
     public_url: str | None = None
     session_ttl_hours: float = Field(default=168.0, gt=0)
+    # Request bodies over this many bytes are refused with 413 before they are read.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # Signs the state a provider's connection flow carries back. Set it when several app
     # processes serve the same users; unset, each process draws a random key at start.
     link_state_key: SecretStr | None = None

@@ -1,5 +1,7 @@
 """Bad input on every route: malformed JSON, wrong types, huge numbers, negative ids, 10k-char
-strings. The answer is never a 500, and every error is the JSON error shape.
+strings, and hostile strings (a '/', '..', non-ASCII, spaces, NUL, percent-escapes) in every
+string field and path parameter. The answer is never a 500, and every error is the JSON error
+shape.
 
 Routes, their parameters and their body fields are read from the app's OpenAPI schema, so a
 route or a field added later is fuzzed too (a new body route fails `BODIES` until it is given a
@@ -8,6 +10,7 @@ valid body to start from).
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -51,7 +54,10 @@ BODIES: dict[str, dict[str, Any]] = {
     },
     "POST /api/snaptrade/refresh-holdings": {"override": False},
     "POST /api/plaid/create-link-token": {"institution": "Chase"},
-    "POST /api/plaid/exchange-public-token": {"public_token": "public-sandbox-x", "state": "e30"},
+    "POST /api/plaid/exchange-public-token": {
+        "public_token": "public-sandbox-x",
+        "state": "e30.e30",
+    },
     "POST /api/plaid/refresh-holdings": {"override": False},
 }
 
@@ -94,6 +100,21 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b'{"ticker": "TSLA"}', "text/plain"),
 ]
 
+# Strings that break a URL path or a provider's id: each must be refused with a 4xx wherever a
+# string is taken, most of all where it would end up in a provider's path.
+HOSTILE: list[str] = [
+    "a/b",
+    "../x",
+    "..",
+    "é",
+    "abc def",
+    "a\x00b",
+    "k" * 5000,
+    "%2F",
+    "a%2Fb",
+    "a?b#c",
+]
+
 BAD_IDS = ["-1", "0", "abc", "1.5", str(2**62), str(2**63), "9" * 40, LONG, "%00"]
 BAD_QUERY = [LONG, "\x00", "%", "'; drop table users; --", "maybe", "-1", "💩"]
 BAD_KEYS = [LONG, "", "short", "k" * 129]
@@ -126,10 +147,13 @@ def _body_fields(api, op: dict[str, Any]) -> dict[str, dict[str, Any]]:
 class Fuzz:
     """A user with data behind every kind of id, and the list of answers that went wrong."""
 
-    def __init__(self, api, user, ids: dict[str, str]) -> None:
+    def __init__(self, api, user, ids: dict[str, str], states: dict[str, str]) -> None:
         self.api = api
         self.user = user
         self.ids = ids
+        # Signed link states the app accepts, so that the other fields of a completion get
+        # past the state check and reach the provider's side.
+        self.states = states
         self.wrong: list[str] = []
         self.sent = 0
 
@@ -177,13 +201,29 @@ async def fuzz(api):
         "user_id": str(user.id),
         "order_id": "fuzz-order-1",
     }
-    return Fuzz(api, user, ids)
+    snaptrade = await user.post("/api/connections", json={"institution": "Charles Schwab"})
+    plaid = await user.post("/api/plaid/create-link-token", json={"institution": "Chase"})
+    assert snaptrade.json()["provider"] == "snaptrade", snaptrade.text
+    states = {"snaptrade": snaptrade.json()["state"], "plaid": plaid.json()["state"]}
+    return Fuzz(api, user, ids, states)
 
 
 def _body_for(method: str, path: str) -> dict[str, Any]:
     key = f"{method} {path}"
     assert key in BODIES, f"{key} takes a body: add a valid one to BODIES"
     return dict(BODIES[key])
+
+
+def _is_text(schema: dict[str, Any]) -> bool:
+    return "string" in {s.get("type") for s in schema.get("anyOf", [schema])}
+
+
+def _bases_for(fuzz: Fuzz, method: str, path: str) -> list[dict[str, Any]]:
+    """Valid bodies to start from; a body with a link state once per provider's real state."""
+    base = _body_for(method, path)
+    if "state" not in base:
+        return [base]
+    return [{**base, "state": state} for state in fuzz.states.values()]
 
 
 def _headers_for(op: dict[str, Any]) -> dict[str, str]:
@@ -275,3 +315,68 @@ class TestBadInput:
                             headers={param["name"]: value},
                         )
         fuzz.check(at_least=20)
+
+    async def test_hostile_strings_in_every_string_field(self, api, fuzz):
+        for method, path, op in _operations(api):
+            fields = _body_fields(api, op)
+            headers = _headers_for(op)
+            for field in (name for name, schema in fields.items() if _is_text(schema)):
+                for base in _bases_for(fuzz, method, path):
+                    for value in HOSTILE:
+                        await fuzz.send(
+                            f"{method} {path} {field}={value[:30]!r}",
+                            method,
+                            fuzz.path(path),
+                            json={**base, field: value},
+                            headers=headers,
+                        )
+        fuzz.check(at_least=250)
+
+    async def test_hostile_strings_in_every_path_and_query_parameter(self, api, fuzz):
+        for method, path, op in _operations(api):
+            body = BODIES.get(f"{method} {path}")
+            headers = _headers_for(op)
+            for param in op.get("parameters", []):
+                for value in HOSTILE:
+                    label = f"{method} {path} {param['in']} {param['name']}={value[:30]!r}"
+                    if param["in"] == "path":
+                        # As typed, and escaped so that the value stays one path segment.
+                        for sent in (value, quote(value, safe="")):
+                            url = fuzz.path(path, **{param["name"]: sent})
+                            await fuzz.send(label, method, url, json=body, headers=headers)
+                    elif param["in"] == "query":
+                        await fuzz.send(
+                            label,
+                            method,
+                            fuzz.path(path),
+                            params={param["name"]: value},
+                            json=body,
+                            headers=headers,
+                        )
+        fuzz.check(at_least=200)
+
+
+class TestIdsAtTheBoundary:
+    @pytest.mark.parametrize("value", ["a/b", "../x", "..", "é", "abc def", "a\x00b", "%2F"])
+    async def test_a_snaptrade_connection_id_that_cannot_be_one_names_the_field(self, fuzz, value):
+        response = await fuzz.user.post(
+            "/api/connections/complete",
+            json={"state": fuzz.states["snaptrade"], "status": "SUCCESS", "connection_id": value},
+        )
+        assert_error(response, 422, "validation_error", field="connection_id")
+        assert (await fuzz.user.get("/api/connections")).json()[0]["id"] == int(
+            fuzz.ids["connection_id"]
+        )
+
+    @pytest.mark.parametrize("value", ["abc def", "é", "a?b", "a%2Fb"])
+    async def test_an_order_id_that_cannot_be_one_names_the_field(self, fuzz, value):
+        account, order = fuzz.ids["account_id"], quote(value, safe="")
+        response = await fuzz.user.delete(f"/api/accounts/{account}/orders/{order}")
+        assert_error(response, 422, "validation_error", field="order_id")
+
+    async def test_a_public_token_that_cannot_be_one_names_the_field(self, fuzz):
+        response = await fuzz.user.post(
+            "/api/plaid/exchange-public-token",
+            json={"state": fuzz.states["plaid"], "public_token": "public/../x"},
+        )
+        assert_error(response, 422, "validation_error", field="public_token")

@@ -2,6 +2,9 @@
 
 create_app(state)            tests and embedders hand in an `AppState`
 create_app(settings=…)       the lifespan builds the state from settings
+
+Request bodies over `max_body_bytes` (the setting `BROKERLINK_MAX_BODY_BYTES`, 1 MiB by default)
+are refused with 413 by the outermost middleware, before any route or authentication runs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pydantic import BaseModel
 
 from brokerlink.accounts.routes import router as accounts_router
 from brokerlink.api.exception_handlers import install_exception_handlers
+from brokerlink.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from brokerlink.api.openapi import install_openapi
 from brokerlink.api.state import AppState, open_state
 from brokerlink.auth.routes import router as auth_router
 from brokerlink.config import Settings
@@ -41,6 +46,7 @@ def create_app(
     plaid_url: str | None = None,
     public_url: str | None = None,
     web: bool = True,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,4 +92,9 @@ def create_app(
         from brokerlink.web.routes import install_web
 
         install_web(app)
+    install_openapi(app)
+    if max_body_bytes is None:
+        max_body_bytes = settings.max_body_bytes if settings is not None else DEFAULT_MAX_BODY_BYTES
+    # Added last, so it is the outermost of the app's middleware: it runs before anything else.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

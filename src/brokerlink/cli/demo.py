@@ -316,7 +316,9 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
                 )
                 try:
                     async with serve_in_background(
-                        create_app(state), port=settings.demo_port, any_port_if_busy=True
+                        create_app(state, max_body_bytes=settings.max_body_bytes),
+                        port=settings.demo_port,
+                        any_port_if_busy=True,
                     ) as app_url:
                         state.public_url = app_url
                         result.url = app_url

@@ -28,7 +28,7 @@ from brokerlink.connections.routes import (
 )
 from brokerlink.connections.service import ProviderNotConfigured
 from brokerlink.domain.enums import Provider
-from brokerlink.errors import NotFoundError, ValidationError
+from brokerlink.errors import PRINTABLE, PROVIDER_ID, SIGNED_TOKEN, NotFoundError, ValidationError
 from brokerlink.repositories import ConnectionRepository
 
 __all__ = ["router"]
@@ -41,8 +41,10 @@ class RegisterOut(BaseModel):
 
 
 class ConnectionUrlIn(BaseModel):
-    institution: str | None = Field(default=None, max_length=200)
-    broker: str | None = Field(default=None, max_length=100)
+    institution: str | None = Field(default=None, min_length=1, max_length=200, pattern=PRINTABLE)
+    broker: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern="^[A-Za-z0-9_-]+$"
+    )
     connectionType: str = Field(default="read", pattern="^(read|trade)$")  # noqa: N815
 
 
@@ -57,7 +59,7 @@ class RefreshHoldingsIn(BaseModel):
 
 
 class LinkTokenIn(BaseModel):
-    institution: str | None = Field(default=None, max_length=200)
+    institution: str | None = Field(default=None, min_length=1, max_length=200, pattern=PRINTABLE)
 
 
 class LinkTokenOut(BaseModel):
@@ -67,8 +69,8 @@ class LinkTokenOut(BaseModel):
 
 
 class ExchangeIn(BaseModel):
-    public_token: str = Field(min_length=1, max_length=400)
-    state: str = Field(min_length=1, max_length=4000)
+    public_token: str = Field(min_length=1, max_length=400, pattern=PROVIDER_ID)
+    state: str = Field(min_length=1, max_length=4000, pattern=SIGNED_TOKEN)
 
 
 @router.post("/api/snaptrade/register-user", response_model=RegisterOut)

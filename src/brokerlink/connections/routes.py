@@ -24,7 +24,15 @@ from brokerlink.connections.link_state import STATE_TTL, LinkState, sign_state, 
 from brokerlink.connections.refresh import RefreshService
 from brokerlink.connections.service import LinkResult, LinkService, LinkStart
 from brokerlink.domain.enums import Provider
-from brokerlink.errors import PRINTABLE, BrokerlinkError, NotFoundError, ValidationError
+from brokerlink.errors import (
+    ID_MAX_LENGTH,
+    PRINTABLE,
+    PROVIDER_ID,
+    SIGNED_TOKEN,
+    BrokerlinkError,
+    NotFoundError,
+    ValidationError,
+)
 from brokerlink.models import Connection, User
 from brokerlink.policies.cost_guard import CostGuard, RefreshRefused
 from brokerlink.repositories import ConnectionRepository
@@ -58,11 +66,15 @@ class StartOut(BaseModel):
 
 
 class CompleteIn(BaseModel):
-    state: str = Field(min_length=1, max_length=4000)
+    state: str = Field(min_length=1, max_length=4000, pattern=SIGNED_TOKEN)
     # What the provider's flow reported back (SnapTrade's redirect: status, connection_id).
-    status: str | None = Field(default=None, max_length=40)
-    connection_id: str | None = Field(default=None, max_length=200)
-    public_token: str | None = Field(default=None, max_length=400)
+    status: str | None = Field(default=None, max_length=40, pattern="^[A-Za-z_]+$")
+    connection_id: str | None = Field(
+        default=None, min_length=1, max_length=ID_MAX_LENGTH, pattern=PROVIDER_ID
+    )
+    public_token: str | None = Field(
+        default=None, min_length=1, max_length=400, pattern=PROVIDER_ID
+    )
 
 
 class RefreshIn(BaseModel):

@@ -18,7 +18,7 @@ from brokerlink.api.deps import CurrentUser, State
 from brokerlink.api.exception_handlers import error_body
 from brokerlink.domain.enums import OrderSide, OrderType, TimeInForce
 from brokerlink.domain.models import Order, OrderPreview, OrderRequest
-from brokerlink.errors import PRINTABLE
+from brokerlink.errors import ID_MAX_LENGTH, PRINTABLE, PROVIDER_ID
 from brokerlink.orders.errors import OrderOutcomeError
 
 __all__ = ["router"]
@@ -26,7 +26,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/accounts/{account_id}/orders", tags=["orders"])
 
 Id = Annotated[int, Path(ge=1, le=2**62)]
-OrderId = Annotated[str, Path(min_length=1, max_length=128)]
+OrderId = Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, pattern=PROVIDER_ID)]
 
 
 class OrderIn(BaseModel):
@@ -67,6 +67,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=8,
         max_length=128,
+        pattern="^[!-~]+$",  # visible ASCII: the provider receives it as the client order id
         description=(
             "One order per key: a retry of the same order with the same key returns the same "
             "order (marked `Idempotent-Replayed: true`); the key reused for a different order is "

@@ -9,6 +9,7 @@ import httpx
 import pytest
 import structlog
 
+from brokerlink.errors import InvalidIdentifier
 from brokerlink.log import _redact_processor
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.snaptrade import (
@@ -211,8 +212,9 @@ class TestEndpoints:
     async def test_path_ids_validated(self, make_client):
         seen, handler = _recorder({})
         async with make_client(handler) as client:
-            with pytest.raises(ValueError, match="valid SnapTrade id"):
+            with pytest.raises(InvalidIdentifier, match="valid SnapTrade id") as refused:
                 await client.get_account(USER_ID, USER_SECRET, "../snapTrade/deleteUser")
+        assert refused.value.status_code == 422  # the caller's fault, never a 500
         assert seen == []
 
 

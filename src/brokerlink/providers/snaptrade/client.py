@@ -22,7 +22,7 @@ import httpx
 from pydantic import SecretStr
 
 from brokerlink.config import Settings
-from brokerlink.errors import ConfigurationError
+from brokerlink.errors import ConfigurationError, InvalidIdentifier
 from brokerlink.log import get_logger
 from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
 from brokerlink.providers._transport import AsyncHTTPTransport, url_with_path
@@ -807,9 +807,9 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._~:@+-]+")
 
 def _seg(value: str) -> str:
     """An id placed in the path. It is sent and signed verbatim, so it must need no escaping;
-    SnapTrade's ids are UUIDs, and anything else (a '/', '?', '#') is a caller bug."""
+    SnapTrade's ids are UUIDs, and anything else (a '/', '?', '#') is the caller's fault."""
     if not _SEGMENT.fullmatch(value) or value in (".", ".."):
-        raise ValueError(f"not a valid SnapTrade id: {value!r}")
+        raise InvalidIdentifier(f"not a valid SnapTrade id: {value[:64]!r}")
     return value
 
 

@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench.consolidation",
     "bench.api_portfolio",
     "bench.body_limit",
+    "bench.slow_provider",
 )
 
 

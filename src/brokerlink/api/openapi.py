@@ -55,12 +55,13 @@ DESCRIPTIONS: dict[int, str] = {
     403: "Refused: a browser request that changes data without the CSRF header "
     "(`csrf_required`), or the trading gate (`trading_refused`).",
     404: "Not found (`not_found`); another user's ids are not found either.",
-    409: "Conflicts with the state of the link: `reconnect_required`, `link_cancelled`, "
-    "`no_provider_available`, an order in doubt.",
+    409: "Conflicts with the state of the link or of work in flight: `reconnect_required`, "
+    "`link_cancelled`, `no_provider_available`, `refresh_in_flight` (another refresh of the "
+    "connection is being sent), `order_in_flight`, `order_in_doubt`.",
     413: "The body is over the limit (`request_too_large`); refused before it is read.",
     422: "Invalid input; `field` names it (`validation_error`, `invalid_id`, "
     "`unstorable_value`), or the provider rejected it (`provider_rejected`).",
-    429: "Too soon or over budget (`refresh_too_soon`, `budget_exceeded`, too many sign-ins); "
+    429: "Too soon or over budget (`refresh_too_soon`, `budget_exceeded`, `sign_in_throttled`); "
     "`Retry-After` says when to try again.",
     502: "The provider could not be reached or failed (`provider_unavailable`).",
     503: "The provider is rate limiting us (`provider_rate_limited`) or is not configured "
@@ -168,7 +169,7 @@ def route_statuses(route: APIRoute | RouteContext, method: str) -> tuple[set[int
 
 def _response(status: int) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "description": DESCRIPTIONS[status],
+        "description": DESCRIPTIONS.get(status, "An error (see `code`)."),
         "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
     }
     if status == 429:
@@ -196,10 +197,23 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 continue
             statuses, authenticated = route_statuses(route, method)
             responses = operation.setdefault("responses", {})
+            # What the route declares itself (its `responses=`) says more than the shared
+            # wording: its description and headers are kept, on the shared error body.
+            declared = {
+                str(k): responses[str(k)]
+                for k in route.original_route.responses
+                if str(k) in responses and str(k)[0] in "45"
+            }
             # FastAPI's own 422 describes its body, not the one the API answers with.
             responses.pop("422", None)
-            for status in sorted(statuses):
-                responses[str(status)] = _response(status)
+            for status in sorted(statuses | {int(k) for k in declared}):
+                answer = _response(status)
+                own = declared.get(str(status))
+                if own is not None:
+                    answer["description"] = own.get("description") or answer["description"]
+                    if own.get("headers"):
+                        answer["headers"] = {**answer.get("headers", {}), **own["headers"]}
+                responses[str(status)] = answer
             if authenticated:
                 operation["security"] = SECURITY
     # Unreferenced once the 422s are ours.

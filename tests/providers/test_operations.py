@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,13 @@ def test_an_unknown_operation_fails_loudly():
         snaptrade_operation("Trading_placeMlegOrder")
     with pytest.raises(UnknownOperation, match="not classified"):
         plaid_operation("/transfer/create")
+
+
+def test_the_readme_retry_table_is_the_operation_table():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Retries", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (SnapTrade|Plaid) `([^`]+)`[^|]*\| ([a-z-]+) \|", section, re.M)
+    listed = {(provider, name): kind for provider, name, kind in rows}
+    expected = {("SnapTrade", n): op.kind.value for n, op in SNAPTRADE_OPERATIONS.items()}
+    expected |= {("Plaid", n): op.kind.value for n, op in PLAID_OPERATIONS.items()}
+    assert listed == expected

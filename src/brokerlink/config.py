@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     plaid_base_url: str | None = Field(
         default=None, validation_alias=_env("PLAID_BASE_URL", "BROKERLINK_PLAID_BASE_URL")
     )
+    # Retries of idempotent Plaid calls (billed and single-use ones are never repeated once
+    # they may have arrived: providers/operations.py).
+    plaid_max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        validation_alias=_env("PLAID_MAX_RETRIES", "BROKERLINK_PLAID_MAX_RETRIES"),
+    )
+    plaid_max_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=_env("PLAID_MAX_BACKOFF_SECONDS", "BROKERLINK_PLAID_MAX_BACKOFF_SECONDS"),
+    )
 
     # The web app and API (`brokerlink serve`, `brokerlink demo`). Port 0 picks a free port.
     host: str = "127.0.0.1"

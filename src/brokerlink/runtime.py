@@ -26,7 +26,20 @@ from brokerlink.sandbox_ids import (
 )
 from brokerlink.secrets import SecretStore
 
-__all__ = ["Connectors", "provider_connectors"]
+__all__ = ["Connectors", "plaid_retry", "provider_connectors", "snaptrade_retry"]
+
+
+def snaptrade_retry(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_retries=settings.snaptrade_max_retries,
+        max_delay=settings.snaptrade_max_backoff_seconds,
+    )
+
+
+def plaid_retry(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_retries=settings.plaid_max_retries, max_delay=settings.plaid_max_backoff_seconds
+    )
 
 
 @dataclass
@@ -68,7 +81,10 @@ async def provider_connectors(
             )
         elif snaptrade_url:
             client = SnapTradeClient(
-                SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY, base_url=snaptrade_url
+                SANDBOX_CLIENT_ID,
+                SANDBOX_CONSUMER_KEY,
+                base_url=snaptrade_url,
+                retry=snaptrade_retry(settings),
             )
             found.snaptrade = SnapTradeConnector(
                 await stack.enter_async_context(client),
@@ -83,10 +99,15 @@ async def provider_connectors(
                 settings.plaid_secret,
                 environment=settings.plaid_env,
                 base_url=plaid_url or settings.plaid_base_url,
-                retry=RetryPolicy(max_retries=settings.snaptrade_max_retries),
+                retry=plaid_retry(settings),
             )
             found.plaid = PlaidConnector(await stack.enter_async_context(plaid), secrets)
         elif plaid_url:
-            plaid = PlaidClient(PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET, base_url=plaid_url)
+            plaid = PlaidClient(
+                PLAID_SANDBOX_CLIENT_ID,
+                PLAID_SANDBOX_SECRET,
+                base_url=plaid_url,
+                retry=plaid_retry(settings),
+            )
             found.plaid = PlaidConnector(await stack.enter_async_context(plaid), secrets)
         yield found

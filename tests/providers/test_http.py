@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
+from brokerlink.providers.operations import Kind
 
 POLICY = RetryPolicy(max_retries=3, base_delay=0.5, max_delay=30.0, jitter=0.0)
 
@@ -12,24 +13,52 @@ def _response(status: int) -> httpx.Response:
     return httpx.Response(status)
 
 
-@pytest.mark.parametrize(
-    ("outcome", "attempt", "expected"),
-    [
-        (_response(429), 1, True),
-        (_response(500), 1, True),
-        (_response(502), 3, True),
-        (_response(503), 4, False),  # retries used up
-        (_response(400), 1, False),
-        (_response(401), 1, False),
-        (_response(404), 1, False),
-        (httpx.ConnectError("refused"), 1, True),
-        (httpx.ReadTimeout("slow"), 2, True),
-        (httpx.RemoteProtocolError("cut"), 1, True),
-        (ValueError("a bug"), 1, False),
-    ],
-)
-def test_should_retry(outcome, attempt, expected):
-    assert POLICY.should_retry(outcome, attempt) is expected
+IDEM, BILLED, SINGLE = Kind.IDEMPOTENT, Kind.BILLED, Kind.SINGLE_USE
+_req = httpx.Request("POST", "https://provider.test/op")
+
+# outcome -> retried for (idempotent, billed, single-use), on a first attempt.
+DECISIONS = [
+    (_response(429), (True, False, False)),
+    (_response(408), (True, False, False)),
+    (_response(500), (True, False, False)),
+    (_response(502), (True, False, False)),
+    (_response(503), (True, False, False)),
+    (_response(504), (True, False, False)),
+    (_response(400), (False, False, False)),
+    (_response(401), (False, False, False)),
+    (_response(404), (False, False, False)),
+    (_response(200), (False, False, False)),
+    # The request may have arrived: only an idempotent one is sent again.
+    (httpx.ReadTimeout("slow", request=_req), (True, False, False)),
+    (httpx.WriteTimeout("slow", request=_req), (True, False, False)),
+    (httpx.ReadError("reset", request=_req), (True, False, False)),
+    (httpx.RemoteProtocolError("cut", request=_req), (True, False, False)),
+    # Proof that it never left: safe for every kind.
+    (httpx.ConnectError("refused", request=_req), (True, True, True)),
+    (httpx.ConnectTimeout("slow", request=_req), (True, True, True)),
+    (httpx.PoolTimeout("full", request=_req), (True, True, True)),
+    (ValueError("a bug"), (False, False, False)),
+]
+
+
+@pytest.mark.parametrize(("outcome", "expected"), DECISIONS, ids=lambda v: repr(v)[:40])
+@pytest.mark.parametrize("kind", [IDEM, BILLED, SINGLE])
+def test_should_retry_by_kind(outcome, expected, kind):
+    retried = dict(zip((IDEM, BILLED, SINGLE), expected, strict=True))[kind]
+    assert POLICY.should_retry(outcome, 1, kind) is retried
+
+
+@pytest.mark.parametrize("kind", [IDEM, BILLED, SINGLE])
+def test_retries_are_bounded_for_every_kind(kind):
+    refused = httpx.ConnectError("refused", request=_req)
+    assert POLICY.should_retry(refused, 3, kind) is True
+    assert POLICY.should_retry(refused, 4, kind) is False  # max_retries=3: the 4th is the last
+    assert RetryPolicy(max_retries=0).should_retry(refused, 1, kind) is False
+
+
+@pytest.mark.parametrize(("kind", "expected"), [(IDEM, True), (BILLED, False), (SINGLE, False)])
+def test_a_transient_answer_is_retried_only_when_idempotent(kind, expected):
+    assert POLICY.should_retry(_response(400), 1, kind, transient_answer=True) is expected
 
 
 def test_backoff_is_exponential_and_capped():

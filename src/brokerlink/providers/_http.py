@@ -1,8 +1,8 @@
 """What every provider client shares: the retry decision, backoff, and a client-side rate limiter.
 
-The decision is pure (`RetryPolicy.should_retry`) and the sleep is computed separately
-(`RetryPolicy.backoff`), so tests pin both without sleeping. Clients call them in their own request
-loop; placing an order is never passed through a retry loop at all.
+The decision is pure (`RetryPolicy.should_retry`, given the operation's `Kind` from
+`providers/operations.py`) and the sleep is computed separately (`RetryPolicy.backoff`), so tests
+pin both without sleeping. Both clients' request loops call them for every operation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from datetime import UTC
 
 import httpx
 
+from brokerlink.providers.operations import Kind
+
 __all__ = [
+    "NOT_SENT_ERRORS",
+    "RETRYABLE_ERRORS",
     "RETRYABLE_STATUSES",
     "RateLimiter",
     "Stamp",
@@ -29,7 +33,15 @@ __all__ = [
 # 408 and 425 are the server saying "try again"; 429 is the limiter; 5xx are the server's trouble.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
-# Network failures where the request may not have reached the server, or its answer was lost.
+# Failures that prove the request never left: no connection was made, or none was free. Safe to
+# send again whatever the operation costs.
+NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+
+# Network failures where the request may have reached the server and its answer was lost.
 RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
     httpx.TimeoutException,
     httpx.NetworkError,
@@ -84,12 +96,30 @@ class RetryPolicy:
     jitter: float = 0.25  # fraction of the delay added at random
     retry_statuses: frozenset[int] = RETRYABLE_STATUSES
 
-    def should_retry(self, outcome: httpx.Response | BaseException, attempt: int) -> bool:
-        """Whether attempt number `attempt` (1-based) that ended in `outcome` deserves another."""
+    def should_retry(
+        self,
+        outcome: httpx.Response | BaseException,
+        attempt: int,
+        kind: Kind,
+        *,
+        transient_answer: bool = False,
+    ) -> bool:
+        """Whether attempt number `attempt` (1-based) of a `kind` operation that ended in
+        `outcome` deserves another.
+
+        A request that never left is sent again whatever its kind. Otherwise only idempotent
+        operations are: on a retryable status, on `transient_answer` (the provider's error body
+        says "try again", e.g. Plaid's PRODUCT_NOT_READY), and on a timeout or network error.
+        A billed or single-use request that may have reached the provider is never repeated.
+        """
         if attempt > self.max_retries:
             return False
+        if isinstance(outcome, NOT_SENT_ERRORS):
+            return True
+        if kind is not Kind.IDEMPOTENT:
+            return False
         if isinstance(outcome, httpx.Response):
-            return outcome.status_code in self.retry_statuses
+            return outcome.status_code in self.retry_statuses or transient_answer
         return isinstance(outcome, RETRYABLE_ERRORS)
 
     def backoff(self, attempt: int, *, retry_after: float | None = None) -> float:

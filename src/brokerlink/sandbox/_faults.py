@@ -9,9 +9,16 @@ Header grammar, `;`-separated directives::
     latency=<seconds>          sleep before answering
     status=<code>[@<prob>]     answer this error status (with probability <prob>, default 1)
     retry-after=<seconds>      Retry-After on an injected 429 (or any injected status)
-    timeout                    sleep far beyond any client timeout before answering
+    timeout                    sleep far beyond any client timeout, then answer the injected
+                               status (504 without one); the request is never processed
+    after                      process the request first (state changed, billed), then answer
+                               the injected status or time out instead of the real answer
     malformed                  200 with a truncated JSON body
     malformed=shape            valid JSON of the wrong shape
+
+Without `after` an injected status or timeout replaces the request: nothing is processed. With
+it the answer is lost after the work is done, the case a client cannot tell from the first.
+The app-wide `FaultConfig.after` does the same for the faults the config injects.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ __all__ = [
 
 FAULT_HEADER = "X-Sandbox-Fault"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
+# What a timed-out request is finally answered with, when no status was injected.
+TIMEOUT_STATUS = 504
 
 Malformed = Literal["truncate", "shape"]
 
@@ -57,6 +66,8 @@ class FaultConfig(BaseModel):
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     retry_after: float | None = Field(default=None, ge=0)
+    # The injected status or timeout comes after the request was processed (its answer lost).
+    after: bool = False
     path_pattern: str | None = None
     seed: int | None = None
 
@@ -89,21 +100,41 @@ class FaultDirectives:
     retry_after: float | None = None
     timeout: bool = False
     malformed: Malformed | None = None
+    after: bool = False
 
 
 @dataclass(frozen=True)
 class FaultDecision:
-    """What to do with one request. `status` None means answer normally."""
+    """What to do with one request. `status` and `timeout` None mean answer normally.
+
+    `after` places the injected status or timeout after the request was processed.
+    """
 
     latency: float = 0.0
     status: int | None = None
     retry_after: float | None = None
     timeout: float | None = None
     malformed: Malformed | None = None
+    after: bool = False
 
     @property
     def is_noop(self) -> bool:
         return self == FaultDecision()
+
+    @property
+    def fails_before(self) -> bool:
+        """An injected status or timeout replaces the request: it is never processed."""
+        return not self.after and (self.status is not None or self.timeout is not None)
+
+    @property
+    def fails_after(self) -> bool:
+        """The request is processed, then its answer is replaced by the injected failure."""
+        return self.after and (self.status is not None or self.timeout is not None)
+
+    @property
+    def failure_status(self) -> int:
+        """The status a failing request is finally answered with."""
+        return self.status if self.status is not None else TIMEOUT_STATUS
 
 
 def _number(name: str, raw: str) -> float:
@@ -123,6 +154,7 @@ def parse_fault_header(value: str) -> FaultDirectives:
     probability = 1.0
     retry_after: float | None = None
     timeout = False
+    after = False
     malformed: Malformed | None = None
     for part in value.split(";"):
         part = part.strip()
@@ -148,6 +180,10 @@ def parse_fault_header(value: str) -> FaultDirectives:
             retry_after = _number(name, arg)
         elif name == "timeout":
             timeout = True
+        elif name == "after":
+            if arg:
+                raise FaultHeaderError(f"after takes no value, got {arg!r}")
+            after = True
         elif name == "malformed":
             if arg in ("", "truncate"):
                 malformed = "truncate"
@@ -157,7 +193,9 @@ def parse_fault_header(value: str) -> FaultDirectives:
                 raise FaultHeaderError(f"malformed takes no value or 'shape', got {arg!r}")
         else:
             raise FaultHeaderError(f"unknown fault directive {name!r}")
-    return FaultDirectives(latency, status, probability, retry_after, timeout, malformed)
+    if after and status is None and not timeout:
+        raise FaultHeaderError("after needs a status or timeout to inject")
+    return FaultDirectives(latency, status, probability, retry_after, timeout, malformed, after)
 
 
 class FaultInjector:
@@ -201,11 +239,14 @@ class FaultInjector:
         malformed = d.malformed
         if d.status is not None and (d.probability >= 1 or self._rng.random() < d.probability):
             status = d.status
+        # The header's own failure decides `after`; one the config adds follows the config.
+        after = d.after if (status is not None or timeout) else False
         cfg = self.config
         if self._applies(path):
             latency = latency or cfg.latency
             if retry_after is None:
                 retry_after = cfg.retry_after
+            from_header = status is not None or timeout
             if status is None and cfg.fail_next:
                 status = cfg.fail_next.pop(0)
             if status is None and cfg.error_rate and self._rng.random() < cfg.error_rate:
@@ -214,10 +255,13 @@ class FaultInjector:
                 timeout = True
             if malformed is None and cfg.malformed_rate and self._rng.random() < cfg.malformed_rate:
                 malformed = "truncate"
+            if not from_header and (status is not None or timeout):
+                after = cfg.after
         return FaultDecision(
             latency=latency,
             status=status,
             retry_after=retry_after,
             timeout=self.timeout_seconds if timeout else None,
             malformed=malformed,
+            after=after,
         )

@@ -15,6 +15,7 @@ from brokerlink.domain.errors import (
     TechnicalError,
 )
 from brokerlink.providers._http import RetryPolicy
+from brokerlink.providers.operations import Kind
 from brokerlink.providers.plaid import errors as e
 
 from .conftest import ACCESS_TOKEN, plaid_error
@@ -111,29 +112,34 @@ def test_display_message_kept():
 
 
 POLICY = RetryPolicy(max_retries=3, jitter=0.0)
+IDEM, BILLED, SINGLE = Kind.IDEMPOTENT, Kind.BILLED, Kind.SINGLE_USE
 
 
 @pytest.mark.parametrize(
-    ("outcome", "attempt", "idempotent", "expected"),
+    ("outcome", "attempt", "kind", "expected"),
     [
-        (plaid_error("PRODUCT_NOT_READY"), 1, True, True),
-        (plaid_error("PRODUCT_NOT_READY"), 4, True, False),  # bounded
-        (plaid_error("INSTITUTION_DOWN", "INSTITUTION_ERROR"), 1, True, True),
-        (plaid_error("INSTITUTION_NOT_RESPONDING", "INSTITUTION_ERROR"), 1, True, True),
-        (plaid_error("ACCOUNTS_LIMIT", "RATE_LIMIT_EXCEEDED", 429), 1, True, True),
-        (plaid_error("INTERNAL_SERVER_ERROR", "API_ERROR", 500), 2, True, True),
-        (httpx.Response(503, text="down"), 1, True, True),
-        (plaid_error("INVALID_ACCESS_TOKEN", "INVALID_INPUT"), 1, True, False),
-        (plaid_error("ITEM_LOGIN_REQUIRED"), 1, True, False),
-        (plaid_error("PRODUCTS_NOT_SUPPORTED"), 1, True, False),
-        (plaid_error("INVALID_API_KEYS", "INVALID_INPUT"), 1, True, False),
-        (httpx.Response(400, text="not json"), 1, True, False),
-        (httpx.ConnectError("refused"), 1, True, True),
-        (httpx.ReadTimeout("slow"), 1, True, True),
-        (httpx.ConnectError("refused"), 1, False, True),
-        (httpx.ReadTimeout("slow"), 1, False, False),  # a billed call may have happened
-        (ValueError("bug"), 1, True, False),
+        (plaid_error("PRODUCT_NOT_READY"), 1, IDEM, True),
+        (plaid_error("PRODUCT_NOT_READY"), 4, IDEM, False),  # bounded
+        (plaid_error("PRODUCT_NOT_READY"), 1, BILLED, False),  # a billed call is never repeated
+        (plaid_error("INSTITUTION_DOWN", "INSTITUTION_ERROR"), 1, IDEM, True),
+        (plaid_error("INSTITUTION_NOT_RESPONDING", "INSTITUTION_ERROR"), 1, IDEM, True),
+        (plaid_error("INSTITUTION_NOT_RESPONDING", "INSTITUTION_ERROR", 502), 1, BILLED, False),
+        (plaid_error("ACCOUNTS_LIMIT", "RATE_LIMIT_EXCEEDED", 429), 1, IDEM, True),
+        (plaid_error("INTERNAL_SERVER_ERROR", "API_ERROR", 500), 2, IDEM, True),
+        (plaid_error("INTERNAL_SERVER_ERROR", "API_ERROR", 500), 1, SINGLE, False),
+        (httpx.Response(503, text="down"), 1, IDEM, True),
+        (plaid_error("INVALID_ACCESS_TOKEN", "INVALID_INPUT"), 1, IDEM, False),
+        (plaid_error("ITEM_LOGIN_REQUIRED"), 1, IDEM, False),
+        (plaid_error("PRODUCTS_NOT_SUPPORTED"), 1, IDEM, False),
+        (plaid_error("INVALID_API_KEYS", "INVALID_INPUT"), 1, IDEM, False),
+        (httpx.Response(400, text="not json"), 1, IDEM, False),
+        (httpx.ConnectError("refused"), 1, IDEM, True),
+        (httpx.ReadTimeout("slow"), 1, IDEM, True),
+        (httpx.ConnectError("refused"), 1, BILLED, True),
+        (httpx.ReadTimeout("slow"), 1, BILLED, False),  # a billed call may have happened
+        (ValueError("bug"), 1, IDEM, False),
     ],
 )
-def test_should_retry(outcome, attempt, idempotent, expected):
-    assert e.should_retry(POLICY, outcome, attempt, idempotent=idempotent) is expected
+def test_should_retry(outcome, attempt, kind, expected):
+    transient = isinstance(outcome, httpx.Response) and e.is_transient(outcome)
+    assert POLICY.should_retry(outcome, attempt, kind, transient_answer=transient) is expected

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from brokerlink.providers._http import RetryPolicy
+from brokerlink.providers.operations import Kind
 from brokerlink.providers.snaptrade import (
     SnapTradeConnectionError,
     SnapTradeRateLimited,
@@ -45,7 +46,9 @@ class TestRetryPolicyTable:
         ],
     )
     def test_should_retry(self, outcome, attempt, expected):
-        assert RetryPolicy(max_retries=3).should_retry(outcome, attempt) is expected
+        assert (
+            RetryPolicy(max_retries=3).should_retry(outcome, attempt, Kind.IDEMPOTENT) is expected
+        )
 
     @pytest.mark.parametrize(
         ("attempt", "retry_after", "expected"),

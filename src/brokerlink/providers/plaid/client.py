@@ -20,14 +20,15 @@ from pydantic import SecretStr
 
 from brokerlink.log import get_logger
 from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
+from brokerlink.providers.operations import plaid_operation
 
 from . import wire
 from .errors import (
     PlaidUnavailable,
     error_body,
     error_from_response,
+    is_transient,
     malformed,
-    should_retry,
 )
 
 __all__ = ["ENVIRONMENT_HOSTS", "PLAID_VERSION", "PlaidClient", "event_name"]
@@ -42,16 +43,6 @@ DEFAULT_RATE_LIMIT_PER_MINUTE = 1200
 # /investments/transactions/get allows count 1..500.
 MAX_TRANSACTIONS_PAGE = 500
 _MAX_PAGES = 1000
-
-# Calls that bill per request or change state: no retry once the request may have arrived.
-_NOT_IDEMPOTENT = frozenset(
-    {
-        "/item/public_token/exchange",
-        "/item/remove",
-        "/investments/refresh",
-        "/sandbox/public_token/create",
-    }
-)
 
 _log = get_logger("brokerlink.providers.plaid")
 
@@ -129,9 +120,13 @@ class PlaidClient:
     # -- transport loop -------------------------------------------------------------------------
 
     async def request(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST `body` to `path`; the decoded JSON object, or a `PlaidError`."""
+        """POST `body` to `path`; the decoded JSON object, or a `PlaidError`.
+
+        Retried as `providers/operations.py` classifies `path` (an unclassified path raises
+        `UnknownOperation` before anything is sent).
+        """
+        kind = plaid_operation(path).kind
         event = event_name(path)
-        idempotent = path not in _NOT_IDEMPOTENT
         attempt = 0
         while True:
             attempt += 1
@@ -142,7 +137,7 @@ class PlaidClient:
             except httpx.HTTPError as exc:
                 self.limiter.settle(stamp)
                 latency_ms = round((time.perf_counter() - started) * 1000, 1)
-                retrying = should_retry(self.retry, exc, attempt, idempotent=idempotent)
+                retrying = self.retry.should_retry(exc, attempt, kind)
                 _log.warning(
                     event,
                     attempt=attempt,
@@ -171,7 +166,9 @@ class PlaidClient:
                 )
                 return payload
             retry_after = parse_retry_after(response.headers)
-            retrying = should_retry(self.retry, response, attempt, idempotent=idempotent)
+            retrying = self.retry.should_retry(
+                response, attempt, kind, transient_answer=is_transient(response)
+            )
             body_error = error_body(response)
             _log.warning(
                 event,

@@ -48,7 +48,6 @@ from brokerlink.domain.errors import (
     ReconnectRequired,
     TechnicalError,
 )
-from brokerlink.providers._http import RETRYABLE_ERRORS, RetryPolicy
 
 __all__ = [
     "RETRYABLE_CODES",
@@ -65,9 +64,9 @@ __all__ = [
     "ProductNotReady",
     "ProductsNotSupported",
     "error_from_response",
+    "is_transient",
     "malformed",
     "scrub",
-    "should_retry",
 ]
 
 # Codes Plaid documents as "try again later"; all other 4xx are final.
@@ -80,10 +79,6 @@ RETRYABLE_CODES = frozenset(
         "PLANNED_MAINTENANCE",
     }
 )
-
-# Errors a request that may not have left the machine raises: safe to retry even for calls that
-# bill or change state (a read timeout is not here: the server may have acted).
-_CONNECT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout)
 
 _TOKEN = re.compile(r"\b(?:access|public|link)-(?:sandbox|development|production)-[A-Za-z0-9-]+")
 
@@ -285,27 +280,9 @@ def malformed(
     return err
 
 
-def should_retry(
-    policy: RetryPolicy,
-    outcome: httpx.Response | BaseException,
-    attempt: int,
-    *,
-    idempotent: bool = True,
-) -> bool:
-    """Whether attempt `attempt` (1-based) that ended in `outcome` deserves another.
-
-    Plaid answers most failures with HTTP 400, so the status alone is not enough: a 400 is retried
-    only for the codes Plaid documents as transient. Calls that bill or change state
-    (`idempotent=False`) are retried on network errors only when the request never got out.
-    """
-    if attempt > policy.max_retries:
-        return False
-    if isinstance(outcome, httpx.Response):
-        status = outcome.status_code
-        if status in policy.retry_statuses or status >= 500:
-            return True
-        body = error_body(outcome)
-        return body is not None and body["error_code"] in RETRYABLE_CODES
-    if not idempotent:
-        return isinstance(outcome, _CONNECT_ERRORS)
-    return isinstance(outcome, RETRYABLE_ERRORS)
+def is_transient(response: httpx.Response) -> bool:
+    """Plaid answers most failures with HTTP 400: whether this one names a code Plaid documents
+    as transient (the status alone cannot say). `RetryPolicy.should_retry` takes it as
+    `transient_answer`."""
+    body = error_body(response)
+    return body is not None and body["error_code"] in RETRYABLE_CODES

@@ -26,6 +26,7 @@ from brokerlink.errors import ConfigurationError, InvalidIdentifier
 from brokerlink.log import get_logger
 from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
 from brokerlink.providers._transport import AsyncHTTPTransport, url_with_path
+from brokerlink.providers.operations import snaptrade_operation
 from brokerlink.providers.snaptrade import wire
 from brokerlink.providers.snaptrade.errors import (
     SnapTradeError,
@@ -84,8 +85,10 @@ class SnapTradeClient:
     """Signed calls to the SnapTrade API.
 
     `base_url` may carry the legacy `/api/v1` prefix; the signed path is always the full path
-    requested. Reads are retried on 429, 5xx and network errors with backoff and jitter
-    (`retry`); placing an order never is. A client-side limiter keeps under SnapTrade's
+    requested. Each operation is retried as `providers/operations.py` classifies it (`retry`
+    sets the attempts and backoff): idempotent ones on 429, 5xx and network errors; billed and
+    single-use ones (placing an order, a refresh) only when the request provably never left.
+    A client-side limiter keeps under SnapTrade's
     per-clientId limit, and optionally its per-account one.
     """
 
@@ -289,10 +292,11 @@ class SnapTradeClient:
         query: Query = (),
         body: Any = None,
         signed: bool = True,
-        retry: bool = True,
         account_id: str | None = None,
     ) -> Any:
-        """Send, retry when allowed, and return the parsed JSON of a 2xx answer."""
+        """Send, retry when the operation's kind allows, and return the parsed JSON of a 2xx
+        answer. An unclassified `operation` raises `UnknownOperation` before anything is sent."""
+        kind = snaptrade_operation(operation).kind
         attempt = 0
         reread = False
         if self._credentials is not None and signed:
@@ -311,7 +315,7 @@ class SnapTradeClient:
                 if account_limiter is not None:
                     account_limiter.settle(account_stamp)
                 latency_ms = round((time.perf_counter() - started) * 1000, 1)
-                again = retry and self.retry.should_retry(exc, attempt)
+                again = self.retry.should_retry(exc, attempt, kind)
                 _log.warning(
                     event,
                     operation=operation,
@@ -377,7 +381,7 @@ class SnapTradeClient:
                         account_limiter.penalise(retry_after)
                 else:
                     self._limiter.penalise(retry_after)
-            again = retry and self.retry.should_retry(response, attempt)
+            again = self.retry.should_retry(response, attempt, kind)
             _log.warning(
                 event,
                 operation=operation,
@@ -437,7 +441,6 @@ class SnapTradeClient:
             operation="Authentication_registerSnapTradeUser",
             event="snaptrade.user.register",
             body={"userId": user_id},
-            retry=False,  # not idempotent: a lost answer then "already exists" loses the secret
         )
         return _user_and_secret(data, "Authentication_registerSnapTradeUser")
 
@@ -469,7 +472,6 @@ class SnapTradeClient:
             operation="Authentication_resetSnapTradeUserSecret",
             event="snaptrade.user_secret.reset",
             body={"userId": user_id, "userSecret": user_secret},
-            retry=False,  # a lost answer would leave a dead secret; the caller decides
         )
         return _user_and_secret(data, "Authentication_resetSnapTradeUserSecret")
 
@@ -547,7 +549,6 @@ class SnapTradeClient:
             operation="Connections_refreshBrokerageAuthorization",
             event="snaptrade.authorization.refresh",
             query=_user(user_id, user_secret),
-            retry=False,  # billed: a retry after a lost answer could be charged twice
         )
         return cast(wire.RefreshResponse, data)
 
@@ -578,7 +579,6 @@ class SnapTradeClient:
             event="snaptrade.sandbox_connection.create",
             query=_user(user_id, user_secret),
             body={"userId": user_id, "broker": broker, "connectionType": connection_type},
-            retry=False,
         )
         return cast(wire.BrokerageAuthorization, data)
 
@@ -748,7 +748,6 @@ class SnapTradeClient:
             event="snaptrade.order.place_checked",
             query=_user(user_id, user_secret),
             body=body,
-            retry=False,
         )
         return cast(wire.AccountOrderRecord, data)
 
@@ -770,7 +769,6 @@ class SnapTradeClient:
             event="snaptrade.order.place",
             query=_user(user_id, user_secret),
             body=body,
-            retry=False,
         )
         return cast(wire.AccountOrderRecord, data)
 

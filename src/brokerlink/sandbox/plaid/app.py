@@ -1,8 +1,10 @@
 """The Plaid sandbox as an ASGI app: Plaid's POST paths, the Hosted Link page, admin routes.
 
-Every Plaid path runs the same pipeline (`_plaid_endpoint`): fault injection, JSON body,
-credentials from the body or the PLAID-CLIENT-ID / PLAID-SECRET headers, request validation,
-then the handler, which applies rate limits and the Item's state. Refusals are `PlaidError`s
+Every Plaid path runs the same pipeline (`_plaid_endpoint`): the request counted per
+operation (`sandbox/_counts.py`), fault injection, JSON body, credentials from the body or the
+PLAID-CLIENT-ID / PLAID-SECRET headers, request validation, then the handler, which applies rate
+limits and the Item's state; a fault with `after` lets the handler run and then replaces its
+answer. Admin routes: `admin.py`. Refusals are `PlaidError`s
 rendered as Plaid's error object with a `request_id`.
 """
 
@@ -17,17 +19,16 @@ from urllib.parse import parse_qs
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from brokerlink.sandbox._faults import (
     FAULT_HEADER,
-    FaultConfig,
     FaultDecision,
     FaultHeaderError,
-    FaultInjector,
 )
 from brokerlink.sandbox.plaid import link_page, webhooks, wire
+from brokerlink.sandbox.plaid.admin import add_admin_routes
 from brokerlink.sandbox.plaid.errors import PlaidError, invalid_field, item_login_required
 from brokerlink.sandbox.plaid.requests import (
     AccessTokenRequest,
@@ -148,20 +149,26 @@ def _credentials(body: dict[str, Any], request: Request) -> tuple[str, str]:
 
 
 async def _apply_faults(state: PlaidSandboxState, request: Request) -> FaultDecision:
+    """The request's faults; raises the injected error now unless it comes `after` processing."""
     try:
         decision = state.faults.decide(request.url.path, request.headers.get(FAULT_HEADER))
     except FaultHeaderError as e:
         raise PlaidError("INVALID_REQUEST", "INVALID_HEADERS", f"{FAULT_HEADER}: {e}") from e
     if decision.latency:
         await asyncio.sleep(decision.latency)
+    if decision.fails_before:
+        raise await _injected_failure(decision)
+    return decision
+
+
+async def _injected_failure(decision: FaultDecision) -> PlaidError:
+    """Sleep out an injected timeout; the injected status's error (504 after a timeout)."""
     if decision.timeout is not None:
         await asyncio.sleep(decision.timeout)
-    if decision.status is not None:
-        error = _fault_error(decision.status)
-        if decision.retry_after is not None:
-            error.headers["Retry-After"] = f"{decision.retry_after:g}"
-        raise error
-    return decision
+    error = _fault_error(decision.failure_status)
+    if decision.retry_after is not None:
+        error.headers["Retry-After"] = f"{decision.retry_after:g}"
+    return error
 
 
 def _plaid_endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
@@ -171,6 +178,7 @@ def _plaid_endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
         state: PlaidSandboxState = request.app.state.sandbox
         request_id = state.new_request_id()
         before = len(state.webhooks)
+        state.requests.hit("POST", path)
         try:
             decision = await _apply_faults(state, request)
             raw = await request.body()
@@ -187,6 +195,13 @@ def _plaid_endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
                 raise PlaidError("INVALID_REQUEST", "INVALID_BODY", "body must be a JSON object")
             state.check_credentials(*_credentials(body, request))
             parsed = parse_request(model, body)
+            if decision.fails_after:
+                # Processed (Item changed, call billed), then the answer is lost.
+                try:
+                    await handler(state, parsed, request)
+                except PlaidError:
+                    pass
+                raise await _injected_failure(decision)
             result = await handler(state, parsed, request)
         except PlaidError as e:
             return JSONResponse(
@@ -520,53 +535,6 @@ async def institutions_get_by_id(
     }
 
 
-# -- admin -------------------------------------------------------------------------------------
-def _add_admin_routes(app: FastAPI) -> None:
-    @app.get("/sandbox-admin/status")
-    async def status(request: Request) -> JSONResponse:
-        state: PlaidSandboxState = request.app.state.sandbox
-        return JSONResponse(
-            {
-                "online": True,
-                "items": len(state.items),
-                "link_tokens": len(state.link_tokens),
-                "institutions": sorted(state.institutions),
-                "rate_limits": sorted(state.rate_limits),
-            }
-        )
-
-    @app.get("/sandbox-admin/faults")
-    async def get_faults(request: Request) -> JSONResponse:
-        injector: FaultInjector = request.app.state.sandbox.faults
-        return JSONResponse(injector.config.model_dump())
-
-    @app.put("/sandbox-admin/faults")
-    async def put_faults(request: Request) -> JSONResponse:
-        injector: FaultInjector = request.app.state.sandbox.faults
-        try:
-            config = FaultConfig.model_validate_json(await request.body())
-        except ValidationError as e:
-            detail = [{"loc": list(x["loc"]), "msg": x["msg"]} for x in e.errors()]
-            return JSONResponse({"detail": detail}, status_code=422)
-        injector.configure(config)
-        return JSONResponse(injector.config.model_dump())
-
-    @app.delete("/sandbox-admin/faults", status_code=204)
-    async def delete_faults(request: Request) -> Response:
-        request.app.state.sandbox.faults.reset()
-        return Response(status_code=204)
-
-    @app.get("/sandbox-admin/webhooks")
-    async def get_webhooks(request: Request) -> JSONResponse:
-        state: PlaidSandboxState = request.app.state.sandbox
-        return JSONResponse([{"url": url, "body": body} for url, body in state.webhooks])
-
-    @app.delete("/sandbox-admin/rate-limits", status_code=204)
-    async def reset_rate_limits(request: Request) -> Response:
-        request.app.state.sandbox.reset_rate_limits()
-        return Response(status_code=204)
-
-
 def _add_hosted_link_routes(app: FastAPI) -> None:
     @app.get("/hosted-link/{link_token}", response_class=HTMLResponse)
     async def hosted_link_page(link_token: str, request: Request) -> HTMLResponse:
@@ -648,6 +616,6 @@ def create_app(
     app.state.webhook_transport = webhook_transport
     for path in _ROUTES:
         app.add_api_route(path, _plaid_endpoint(path), methods=["POST"], include_in_schema=False)
-    _add_admin_routes(app)
+    add_admin_routes(app)
     _add_hosted_link_routes(app)
     return app

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from brokerlink.sandbox._counts import RequestCounts
 from brokerlink.sandbox._faults import FaultInjector
 from brokerlink.sandbox.plaid import errors
 from brokerlink.sandbox.plaid.errors import PlaidError
@@ -192,6 +193,8 @@ class PlaidSandboxState:
         self.institutions: dict[str, InstitutionSeed] = dict(institutions or INSTITUTIONS)
         self.securities: dict[str, SecuritySeed] = dict(SECURITIES)
         self.faults = faults or FaultInjector()
+        # Every API request that reached the sandbox, per "METHOD /path" (admin routes read it).
+        self.requests = RequestCounts()
         self.drift = PriceDrift()
         self.items: dict[str, Item] = {}
         self._by_access_token: dict[str, str] = {}

@@ -1,11 +1,12 @@
 """The SnapTrade sandbox as an ASGI app: `create_app(client_id=…, consumer_key=…)`.
 
-One dispatcher does what the real gateway does for every request, in this order: request id,
-clientId (401 1078), timestamp window (401 1077), signature (401 1076), the per-clientId rolling
-rate limit (429 "0000"), injected faults, user secret (401 1083), then the route. The API is
-served at `/` and under `/api/v1`. Unsigned: `GET /`, the HTML portal, `/sandbox/faults` and
-`/sandbox/users/{userId}/expire-secret` and `…/lose-next-reset-reply` (the sandbox's own
-control plane).
+One dispatcher does what the real gateway does for every request, in this order: the request
+counted per operation (`sandbox/_counts.py`), request id, clientId (401 1078), timestamp window
+(401 1077), signature (401 1076), the per-clientId rolling rate limit (429 "0000"), injected
+faults, user secret (401 1083), then the route; a fault with `after` lets the route run and then
+replaces its answer. The API is served at `/` and under `/api/v1`. Unsigned: `GET /`, the HTML
+portal and the sandbox's own control plane (`control.py`: faults, request counts, secret expiry;
+`lost_replies.py`: `…/lose-next-reset-reply`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,12 +26,12 @@ from starlette.routing import Route
 
 from brokerlink.sandbox._faults import (
     FAULT_HEADER,
-    FaultConfig,
     FaultDecision,
     FaultHeaderError,
 )
 from brokerlink.sandbox.snaptrade import seed, wire
 from brokerlink.sandbox.snaptrade._routing import Ctx, RouteSpec, error_response, json_response
+from brokerlink.sandbox.snaptrade.control import CONTROL_ROUTES, connection_type, is_control_plane
 from brokerlink.sandbox.snaptrade.lost_replies import lose_next_reset_reply, reset_reply
 from brokerlink.sandbox.snaptrade.portal import portal_url, show, submit
 from brokerlink.sandbox.snaptrade.signing import signature_matches
@@ -158,14 +158,6 @@ async def _exchanges(ctx: Ctx) -> Response:
 # -- connections -------------------------------------------------------------------------------
 
 
-def _connection_type(value: Any) -> str:
-    if value is None:
-        return "read"
-    if value not in ("read", "trade", "trade-if-available"):
-        raise invalid(f"connectionType: invalid value {value!r}")
-    return str(value)
-
-
 async def _login(ctx: Ctx) -> Response:
     body = ctx.body_dict()
     broker = body.get("broker")
@@ -184,7 +176,7 @@ async def _login(ctx: Ctx) -> Response:
         custom_redirect=str(custom) if custom else None,
         immediate_redirect=bool(body.get("immediateRedirect", False)),
         reconnect=str(reconnect) if reconnect is not None else None,
-        connection_type=_connection_type(body.get("connectionType")),
+        connection_type=connection_type(body.get("connectionType")),
     )
     return json_response(
         {"redirectURI": portal_url(ctx.base_url(), session), "sessionId": session.id}
@@ -240,46 +232,6 @@ async def _authorization_accounts(ctx: Ctx) -> Response:
     return json_response([wire.account(ctx.state, a) for a in accounts])
 
 
-# -- sandbox-only control plane ----------------------------------------------------------------
-
-
-async def _sandbox_connection(ctx: Ctx) -> Response:
-    body = ctx.body_dict()
-    broker = body.get("broker")
-    if not isinstance(broker, str):
-        raise invalid("broker: this field is required")
-    auth = ctx.state.create_connection(
-        ctx.user_id, broker, _connection_type(body.get("connectionType", "read"))
-    )
-    return json_response(wire.authorization(ctx.state, auth))
-
-
-async def _get_faults(ctx: Ctx) -> Response:
-    return json_response(ctx.state.faults.config.model_dump(mode="json"))
-
-
-async def _put_faults(ctx: Ctx) -> Response:
-    try:
-        config = FaultConfig.model_validate(ctx.body_dict())
-    except ValidationError as e:
-        raise invalid(f"Invalid fault configuration: {e.errors(include_url=False)}") from None
-    ctx.state.faults.configure(config)
-    return json_response(ctx.state.faults.config.model_dump(mode="json"))
-
-
-async def _delete_faults(ctx: Ctx) -> Response:
-    ctx.state.faults.reset()
-    return json_response(ctx.state.faults.config.model_dump(mode="json"))
-
-
-async def _expire_secret(ctx: Ctx) -> Response:
-    user_id = ctx.params["userId"]
-    if user_id not in ctx.state.users:
-        raise not_found(f"User {user_id} not found")
-    ctx.state.expire_user_secret(user_id)
-    return json_response({"userId": user_id, "secret_expired": True})
-
-
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/", _status, signed=False),
     RouteSpec("POST", "/snapTrade/registerUser", _register_user),
@@ -323,11 +275,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("DELETE", "/connection/{connectionId}", _delete_connection, user_scoped=True),
     *ACCOUNT_ROUTES,
     *TRADING_ROUTES,
-    RouteSpec("POST", "/sandbox/connections", _sandbox_connection, user_scoped=True),
-    RouteSpec("GET", "/sandbox/faults", _get_faults, signed=False),
-    RouteSpec("PUT", "/sandbox/faults", _put_faults, signed=False),
-    RouteSpec("DELETE", "/sandbox/faults", _delete_faults, signed=False),
-    RouteSpec("POST", "/sandbox/users/{userId}/expire-secret", _expire_secret, signed=False),
+    *CONTROL_ROUTES,
     RouteSpec(
         "POST", "/sandbox/users/{userId}/lose-next-reset-reply", lose_next_reset_reply, signed=False
     ),
@@ -429,6 +377,11 @@ class _Gateway:
             route_path = route_path[len(API_PREFIX) :] or "/"
         signed_route = path[len(API_PREFIX) :] if path.startswith(API_PREFIX + "/") else path
         matched = _match(request.method, route_path)
+        api_call = not route_path.startswith("/portal/") and not is_control_plane(
+            matched[0] if matched else None
+        )
+        if api_call:
+            state.requests.hit(request.method, route_path)
         signed = matched is None or matched[0].signed
         raw_body = await request.body()
         body: Any = None
@@ -445,27 +398,37 @@ class _Gateway:
                 meta.rate = state.hit_client_limit(state.client_id)
                 if not meta.rate.allowed:
                     raise ApiError(429, "0000", "Too many requests, please slow down")
-        if not route_path.startswith(("/sandbox/", "/portal/")):
-            try:
-                meta.decision = state.faults.decide(route_path, request.headers.get(FAULT_HEADER))
-            except FaultHeaderError as e:
-                raise invalid(f"{FAULT_HEADER}: {e}") from None
-            decision = meta.decision
-            if decision.latency:
-                await asyncio.sleep(decision.latency)
-            if decision.timeout is not None:
-                await asyncio.sleep(decision.timeout)
-            if decision.status is not None:
-                status = decision.status
-                response = error_response(
-                    ApiError(status, _INJECTED_CODES.get(status, "1000"), "Injected fault")
-                )
-                if decision.retry_after is not None:
-                    response.headers["Retry-After"] = str(math.ceil(decision.retry_after))
-                return response
+        if not api_call:
+            return await self._route(request, matched, route_path, body)
+        try:
+            meta.decision = state.faults.decide(route_path, request.headers.get(FAULT_HEADER))
+        except FaultHeaderError as e:
+            raise invalid(f"{FAULT_HEADER}: {e}") from None
+        decision = meta.decision
+        if decision.latency:
+            await asyncio.sleep(decision.latency)
+        if decision.fails_before:
+            return await _injected_failure(decision)
+        if not decision.fails_after:
+            return await self._route(request, matched, route_path, body)
+        # Processed (state changed, billed), then the answer is lost.
+        try:
+            await self._route(request, matched, route_path, body)
+        except ApiError:
+            pass
+        return await _injected_failure(decision)
+
+    async def _route(
+        self,
+        request: Request,
+        matched: tuple[RouteSpec, dict[str, str]] | None,
+        route_path: str,
+        body: Any,
+    ) -> Response:
         if matched is None:
             raise not_found(f"No route for {request.method} {route_path}")
         spec, params = matched
+        state = self.state
         query = dict(request.query_params)
         ctx = Ctx(request, state, params, query, body)
         if spec.user_scoped:
@@ -474,6 +437,19 @@ class _Gateway:
                 raise invalid("userId and userSecret query parameters are required")
             ctx.user = state.authenticate(user_id, secret)
         return await spec.handler(ctx)
+
+
+async def _injected_failure(decision: FaultDecision) -> Response:
+    """Sleep out an injected timeout, then answer the injected status (504 after a timeout)."""
+    if decision.timeout is not None:
+        await asyncio.sleep(decision.timeout)
+    status = decision.failure_status
+    response = error_response(
+        ApiError(status, _INJECTED_CODES.get(status, "1000"), "Injected fault")
+    )
+    if decision.retry_after is not None:
+        response.headers["Retry-After"] = str(math.ceil(decision.retry_after))
+    return response
 
 
 def _malform(response: Response, decision: FaultDecision) -> Response:

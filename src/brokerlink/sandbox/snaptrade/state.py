@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
+from brokerlink.sandbox._counts import RequestCounts
 from brokerlink.sandbox._faults import FaultInjector
 from brokerlink.sandbox.snaptrade import seed
 from brokerlink.sandbox.snaptrade.seed import OptionContract, SymbolInfo, sandbox_uuid
@@ -330,6 +331,8 @@ class SandboxState:
         self.lost_reset_replies: dict[str, LostReply] = {}
         self.request_counts: Counter[str] = Counter()
         self.faults = FaultInjector()
+        # Every API request that reached the sandbox, per "METHOD /path" (admin routes read it).
+        self.requests = RequestCounts()
         self._seq = 0
         self._client_windows: dict[str, _Window] = {}
         self._account_windows: dict[tuple[str, str], _Window] = {}

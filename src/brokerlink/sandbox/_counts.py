@@ -1,0 +1,31 @@
+"""Requests that reached a sandbox, counted per operation (`"METHOD /path"`) at the server.
+
+Each sandbox counts every API request the moment it arrives, before authentication, rate limits
+or injected faults, so a count says what the provider saw, whatever the client believes it sent.
+Its admin routes read and reset the counts (SnapTrade: `/sandbox/requests`, Plaid:
+`/sandbox-admin/requests`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+__all__ = ["RequestCounts"]
+
+
+class RequestCounts:
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+
+    def hit(self, method: str, path: str) -> None:
+        self._counts[f"{method.upper()} {path}"] += 1
+
+    def get(self, method: str, path: str) -> int:
+        return self._counts[f"{method.upper()} {path}"]
+
+    def reset(self) -> None:
+        self._counts.clear()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"counts": dict(sorted(self._counts.items())), "total": self._counts.total()}

@@ -120,7 +120,7 @@ async def test_twenty_refreshes_across_two_processes_bill_once(
     await migrate.upgrade_async(url)
     token = await _user_token(url)
     sandbox_app = plaid_sandbox.create_app(
-        client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET
+        client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET, product_ready_delay=0
     )
     env = {
         **os.environ,

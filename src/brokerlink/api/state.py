@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from brokerlink.auth.throttle import SignInPolicy
 from brokerlink.config import Settings
@@ -73,8 +73,11 @@ class AppState:
     def __post_init__(self) -> None:
         if self.read_sessionmaker is None:
             bind = self.sessionmaker.kw.get("bind")
+            # Sessions bound to one connection (tests' outer transactions) read through it.
             self.read_sessionmaker = (
-                create_read_sessionmaker(bind) if bind is not None else self.sessionmaker
+                create_read_sessionmaker(bind)
+                if isinstance(bind, AsyncEngine)
+                else self.sessionmaker
             )
 
     @property
@@ -104,7 +107,7 @@ class AppState:
         trading: dict[Provider, TradingConnector] = {}
         if self.connectors.snaptrade is not None:
             trading[Provider.SNAPTRADE] = self.connectors.snaptrade
-        return OrderService(self.sessionmaker, trading)
+        return OrderService(self.sessionmaker, trading, clock=self.clock)
 
 
 @asynccontextmanager

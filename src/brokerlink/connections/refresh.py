@@ -50,6 +50,18 @@ log = structlog.get_logger("brokerlink.connections")
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+def lost(error: ProviderError) -> bool:
+    """Whether the call's outcome is unknown: it may have been carried out (and billed).
+
+    A provider that answered with a 4xx said what it did: nothing (PRODUCT_NOT_READY, a bad
+    item, its own throttle). A 5xx, a timeout or a dropped connection after the request went out
+    says nothing about whether the work was done.
+    """
+    if never_sent(error):
+        return False
+    return error.status is None or error.status >= 500
+
+
 def never_sent(error: BaseException) -> bool:
     """Whether `error` (or what it was raised from) shows the request never reached the
     provider. Anything else after the call started may have been billed."""
@@ -114,9 +126,7 @@ class RefreshService:
             await self._settle(ticket, accepted=False, detail=str(error))
             raise
         except ProviderError as error:
-            await self._settle(
-                ticket, accepted=False, detail=str(error), in_doubt=not never_sent(error)
-            )
+            await self._settle(ticket, accepted=False, detail=str(error), in_doubt=lost(error))
             raise
         except BaseException as error:
             # Cancelled mid-call (shutdown, a dropped request) or a bug: the call may have gone

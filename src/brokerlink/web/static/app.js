@@ -519,6 +519,8 @@
         if (e.nextAllowedAt) button.setAttribute("data-next-allowed-at", e.nextAllowedAt);
         flash("");
         showRefreshBlocked(button, e.reason);
+      } else if (e.code === "refresh_in_flight") {
+        flash("A refresh of " + info.institution + " is already on its way; its result will show here.", "info");
       } else {
         flash("Could not refresh " + info.institution + ": " + e.message, "error");
       }
@@ -691,7 +693,20 @@
         status.setAttribute("data-order-id", order.order_id);
         await loadOrders(ticket, order);
       } catch (e) {
-        status.textContent = "The order was not placed: " + e.message;
+        // The same key is kept where the outcome is open, so pressing again can never place a
+        // second order: it asks how the first one ended.
+        if (e.code === "order_in_flight") {
+          status.textContent = "The order is still being placed. Press Place order again in a moment to see how it ended.";
+        } else if (e.code === "order_in_doubt") {
+          status.textContent = "The order was sent but the broker's answer was lost, so it may have been placed. " +
+            "Press Place order again to check with the broker (it will not be placed twice).";
+        } else if (e.code === "order_not_placed") {
+          status.textContent = "The broker has no record of this order: nothing was placed. You can place it again.";
+          key = newKey();
+        } else {
+          status.textContent = "The order was not placed: " + e.message;
+          key = newKey();
+        }
         place.disabled = false;
         place.removeAttribute("aria-busy");
       }

@@ -18,69 +18,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy.pool import NullPool
 from tests.fixtures.postgres_server import start_postgres
+from tests.fixtures.serve_process import api_token, serve_processes
 
-from brokerlink.auth import AuthService
 from brokerlink.cli._serve import serve_in_background
 from brokerlink.db import migrate
-from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.sandbox import plaid as plaid_sandbox
 from brokerlink.sandbox._faults import FaultConfig
 from brokerlink.sandbox_ids import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _token(url: str) -> str:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            auth = AuthService(session)
-            user = await auth.create_user(f"{uuid.uuid4().hex[:10]}@example.com", name="Bench")
-            issued = await auth.issue(user.id, kind="api", name="bench")
-            await session.commit()
-            return issued.token
-    finally:
-        await engine.dispose()
-
-
-def _serve(url: str, plaid_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "BROKERLINK_DATABASE_URL": url,
-        "BROKERLINK_DATA_DIR": str(data_dir),
-        "BROKERLINK_SYNC_IN_APP": "false",
-        "BROKERLINK_LINK_STATE_KEY": "bench-slow-provider",
-    }
-    cmd = [sys.executable, "-m", "brokerlink", "serve", "--port", str(port)]
-    cmd += ["--plaid-url", plaid_url, "--log-level", "WARNING"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
 
 
 async def _timed(http: httpx.AsyncClient, method: str, url: str, **kw: object) -> float:
@@ -107,14 +58,13 @@ async def _round(http: httpx.AsyncClient, base: str, rounds: int) -> dict[str, l
 
 async def _case(name: str, url: str, hang: float, rounds: int) -> None:
     await migrate.upgrade_async(url)
-    token = await _token(url)
+    token = await api_token(url)
     sandbox = plaid_sandbox.create_app(
         client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET
     )
     with tempfile.TemporaryDirectory() as data:
         async with serve_in_background(sandbox) as plaid_url:
-            proc, base = _serve(url, plaid_url, Path(data))
-            try:
+            with serve_processes(1, url, Path(data), plaid_url=plaid_url) as (base,):
                 headers = {"Authorization": f"Bearer {token}"}
                 async with httpx.AsyncClient(headers=headers, timeout=hang * 3) as http:
                     start = await http.post(
@@ -155,9 +105,6 @@ async def _case(name: str, url: str, hang: float, rounds: int) -> None:
                     still_hanging = not hanging.done()
                     first = await hanging
                     total = time.perf_counter() - started
-            finally:
-                proc.kill()
-                proc.wait()
     print(
         f"\n{name}: refresh hung {hang:g} s at the provider (answered {first.status_code} "
         f"after {total:.1f} s; still hanging after the timed requests: {still_hanging})"

@@ -8,15 +8,7 @@ ledger row; the other nineteen are refused with a reason and the next allowed ti
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,72 +17,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.pool import NullPool
 
-from brokerlink.auth import AuthService
 from brokerlink.db import migrate
 from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.models import CostEntry, LedgerStatus, RefreshLog, RefreshStatus
 from brokerlink.sandbox import plaid as plaid_sandbox
 from brokerlink.sandbox_ids import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
 from tests.fixtures.db import BACKENDS
+from tests.fixtures.serve_process import api_token, serve_processes
 from tests.fixtures.uvicorn_thread import serve_in_thread
 
 pytestmark = pytest.mark.asyncio
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _servers(count: int, env: dict[str, str], plaid_url: str) -> Iterator[list[str]]:
-    """`count` `brokerlink serve` processes on one store, each on its own port."""
-    procs: list[subprocess.Popen[bytes]] = []
-    logs: list[tempfile._TemporaryFileWrapper[bytes]] = []
-    urls: list[str] = []
-    try:
-        for _ in range(count):
-            port = _free_port()
-            log = tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log")
-            cmd = [sys.executable, "-m", "brokerlink", "serve", "--port", str(port)]
-            cmd += ["--plaid-url", plaid_url, "--log-level", "WARNING"]
-            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
-            logs.append(log)
-            urls.append(f"http://127.0.0.1:{port}")
-        for proc, url, log in zip(procs, urls, logs, strict=True):
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(Path(log.name).read_text(errors="replace"))
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start: " + Path(log.name).read_text())
-                time.sleep(0.1)
-        yield urls
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
-        for log in logs:
-            log.close()
-
-
-async def _user_token(url: str) -> str:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            auth = AuthService(session)
-            user = await auth.create_user(f"{uuid.uuid4().hex[:10]}@example.com", name="Two")
-            issued = await auth.issue(user.id, kind="api", name="tests")
-            await session.commit()
-            return issued.token
-    finally:
-        await engine.dispose()
 
 
 async def _store_rows(url: str, connection_id: int) -> tuple[list[RefreshLog], list[CostEntry]]:
@@ -118,21 +54,15 @@ async def test_twenty_refreshes_across_two_processes_bill_once(
 ) -> None:
     url = new_database(backend)
     await migrate.upgrade_async(url)
-    token = await _user_token(url)
+    token = await api_token(url)
     sandbox_app = plaid_sandbox.create_app(
         client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET, product_ready_delay=0
     )
-    env = {
-        **os.environ,
-        "BROKERLINK_DATABASE_URL": url,
-        "BROKERLINK_DATA_DIR": str(tmp_path / "data"),
-        "BROKERLINK_SYNC_IN_APP": "false",
-        "BROKERLINK_LINK_STATE_KEY": "two-processes-test-state-key",
-    }
-    env.pop("PLAID_CLIENT_ID", None)
-    env.pop("PLAID_SECRET", None)
     headers = {"Authorization": f"Bearer {token}"}
-    with serve_in_thread(sandbox_app) as plaid_url, _servers(2, env, plaid_url) as servers:
+    with (
+        serve_in_thread(sandbox_app) as plaid_url,
+        serve_processes(2, url, tmp_path / "data", plaid_url=plaid_url) as servers,
+    ):
         async with httpx.AsyncClient(headers=headers, timeout=60) as http:
             started = await http.post(
                 servers[0] + "/api/plaid/create-link-token", json={"institution": "Chase"}

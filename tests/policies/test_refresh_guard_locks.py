@@ -49,13 +49,16 @@ async def test_the_database_refuses_a_second_refresh_in_flight(engine):
         await log.record(connection, trigger=RefreshTrigger.MANUAL, status=RefreshStatus.SENDING)
         await log.record(connection, trigger=RefreshTrigger.MANUAL, status=RefreshStatus.ACCEPTED)
 
-    with pytest.raises(IntegrityError):
+    async def second_in_flight() -> None:
         async with transaction(maker) as session:
             connection = await ConnectionRepository.from_session(session).get(cid)
             assert connection is not None
             await RefreshLogRepository.from_session(session).record(
                 connection, trigger=RefreshTrigger.MANUAL, status=RefreshStatus.SENDING
             )
+
+    with pytest.raises(IntegrityError):
+        await second_in_flight()
 
 
 async def test_a_decision_waits_for_the_row_lock_and_sees_the_other_intent(engine):

@@ -56,7 +56,9 @@ class TestListAccounts:
         for account in accounts.values():
             assert account["provider"] == "snaptrade"
             assert account["capabilities"]["trading"] is False
-            assert account["capabilities"]["trading_reason"]
+            # Why, not that: the institution is read-only here (not "no trading capability").
+            reason = account["capabilities"]["trading_reason"]
+            assert "Fidelity Investments is read-only here" in reason, reason
 
     async def test_reading_makes_no_provider_call(self, api):
         user = await api.user()

@@ -258,6 +258,7 @@ class TestRefreshConnection:
         second = await user.post(f"/api/connections/{chase['id']}/refresh")
         error = assert_error(second, 429, "refresh_too_soon")
         assert "24 h" in error["reason"]
+        assert error["can_override"] is True
         next_at = _when(error["next_allowed_at"])
         assert timedelta(hours=23) < next_at - api.clock() <= timedelta(hours=24)
         assert int(second.headers["retry-after"]) > 0
@@ -311,8 +312,15 @@ class TestRefreshConnection:
         await user.post(f"/api/connections/{schwab['id']}/refresh")
         again = await user.post(f"/api/connections/{schwab['id']}/refresh")
         error = assert_error(again, 429, "refresh_too_soon")
-        assert "snaptrade" in error["reason"]
-        assert error["next_allowed_at"]
+        # Plain words with the next time, and no override: SnapTrade would refuse it too.
+        assert "SnapTrade refreshed Charles Schwab a short while ago" in error["reason"]
+        assert "Try again after" in error["message"]
+        assert error["can_override"] is False
+        assert _when(error["next_allowed_at"]) > api.clock()
+        forced = await user.post(
+            f"/api/connections/{schwab['id']}/refresh", json={"override": True}
+        )
+        assert assert_error(forced, 429, "refresh_too_soon")["can_override"] is False
 
     async def test_an_unknown_connection_is_404(self, api):
         user = await api.user()

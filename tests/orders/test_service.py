@@ -75,7 +75,7 @@ async def test_read_only_institution_is_refused_before_any_call(stack):
     with pytest.raises(TradingRefused) as refused:
         await _service(stack).place(user, account.id, BUY_ONE, idempotency_key="ro")
     assert "snaptrade" in refused.value.message
-    assert "do not include trading" in refused.value.reason
+    assert "Fidelity Investments is read-only here" in refused.value.reason
     assert stack.snaptrade_wire.total == before
 
 

@@ -34,6 +34,7 @@ def test_fidelity_is_read_only_in_the_map(coverage):
     decision = _derive(coverage, "fidelity")
     assert decision.capabilities.trading is False
     assert "read-only in the coverage map" in decision.trading_reason
+    assert decision.capabilities.trading_block == "institution_read_only"
 
 
 def test_brokerage_refusing_trading_wins(coverage):
@@ -50,6 +51,7 @@ def test_read_connection_does_not_trade(coverage):
     decision = _derive(coverage, "schwab", access="read")
     assert decision.capabilities.trading is False
     assert "read access only" in decision.trading_reason
+    assert decision.capabilities.trading_block == "read_access"
 
 
 @pytest.mark.parametrize("provider", [Provider.PLAID, Provider.MANUAL])

@@ -11,7 +11,7 @@ from brokerlink.policies import TradingRefused, check_trading_allowed
     [
         (Provider.PLAID, Capabilities(trading=True), "plaid accounts cannot place orders"),
         (Provider.MANUAL, Capabilities(), "manual accounts cannot place orders"),
-        (Provider.SNAPTRADE, Capabilities(trading=False), "do not include trading"),
+        (Provider.SNAPTRADE, Capabilities(trading=False), "linked without trade access"),
     ],
 )
 def test_refusals_name_account_provider_and_reason(provider, capabilities, why):
@@ -32,3 +32,24 @@ def test_snaptrade_account_with_trading_passes():
         provider=Provider.SNAPTRADE,
         capabilities=Capabilities(trading=True),
     )
+
+
+@pytest.mark.parametrize(
+    ("block", "why"),
+    [
+        ("institution_read_only", "Fidelity Investments is read-only here"),
+        ("not_covered", "Fidelity Investments is read-only here"),
+        ("read_access", "linked without trade access: reconnect it"),
+        ("brokerage", "SnapTrade does not offer trading at Fidelity Investments"),
+    ],
+)
+def test_the_reason_says_why_not_that_there_is_no_trading(block, why):
+    with pytest.raises(TradingRefused) as refused:
+        check_trading_allowed(
+            account_label="Fidelity ••1234",
+            provider=Provider.SNAPTRADE,
+            capabilities=Capabilities(trading=False, trading_block=block),
+            institution="Fidelity Investments",
+        )
+    assert why in refused.value.reason
+    assert "capabilities" not in refused.value.reason

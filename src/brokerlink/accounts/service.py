@@ -74,6 +74,7 @@ def _trading_reason(account: Account, connection: Connection) -> str | None:
             account_label=account.name or account.provider_account_id,
             provider=connection.provider,
             capabilities=account.capabilities,
+            institution=connection.institution_name,
         )
     except TradingRefused as refused:
         return refused.reason

@@ -63,7 +63,7 @@ def _provider_status(error: ProviderError) -> tuple[int, str]:
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BrokerlinkError)
     extra: dict[str, Any] = {}
-    for name in ("field", "reason", "next_allowed_at", "remaining", "budget"):
+    for name in ("field", "reason", "next_allowed_at", "remaining", "budget", "can_override"):
         value = getattr(exc, name, None)
         if value is not None:
             extra[name] = str(value) if name in ("remaining", "budget") else value

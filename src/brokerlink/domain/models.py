@@ -42,6 +42,8 @@ class Capabilities(_Model):
 
     trading: bool = False
     realtime: bool = False
+    # Why there is no trading, as a stable code (`policies.capabilities.TradingBlock`).
+    trading_block: str | None = None
 
 
 class OptionDetails(_Model):

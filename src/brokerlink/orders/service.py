@@ -125,6 +125,7 @@ class OrderService:
             account_label=_label(account, connection),
             provider=connection.provider,
             capabilities=account.capabilities,
+            institution=connection.institution_name,
         )
         return account, connection
 

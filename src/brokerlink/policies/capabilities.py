@@ -13,13 +13,24 @@ so it is never labelled real-time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 from brokerlink.domain.enums import ConnectionAccess, Provider
 from brokerlink.domain.models import Capabilities
 from brokerlink.routing.coverage import CoverageEntry
 
-__all__ = ["CapabilityDecision", "connection_type_for", "derive_capabilities"]
+__all__ = ["CapabilityDecision", "TradingBlock", "connection_type_for", "derive_capabilities"]
+
+class TradingBlock(StrEnum):
+    """Why an account cannot trade, stored with its capabilities (the gate words it)."""
+
+    PROVIDER = "provider"  # not a SnapTrade account
+    NOT_COVERED = "not_covered"  # the institution is not in the coverage map
+    INSTITUTION_READ_ONLY = "institution_read_only"  # the coverage map allows no trading there
+    BROKERAGE = "brokerage"  # SnapTrade's brokerage did not allow (or confirm) trading
+    READ_ACCESS = "read_access"  # linked without trade access: reconnecting with trading helps
+
 
 DataPlan = Literal["daily", "realtime"]
 PortalConnectionType = Literal["read", "trade-if-available"]
@@ -44,20 +55,26 @@ def _trading(
     entry: CoverageEntry | None,
     brokerage_allows_trading: bool | None,
     access: ConnectionAccess,
-) -> tuple[bool, str]:
+) -> tuple[TradingBlock | None, str]:
     if provider is not Provider.SNAPTRADE:
-        return False, f"{provider.value} accounts are read-only: only SnapTrade places orders"
+        return TradingBlock.PROVIDER, (
+            f"{provider.value} accounts are read-only: only SnapTrade places orders"
+        )
     name = entry.name if entry is not None else "this institution"
     if entry is None:
-        return False, "the institution is not in the coverage map, so trading is not enabled"
+        return TradingBlock.NOT_COVERED, (
+            "the institution is not in the coverage map, so trading is not enabled"
+        )
     if not entry.allow_trading:
-        return False, f"{name} is read-only in the coverage map"
+        return TradingBlock.INSTITUTION_READ_ONLY, f"{name} is read-only in the coverage map"
+    if access is not ConnectionAccess.TRADE:
+        return TradingBlock.READ_ACCESS, (
+            f"the {name} connection was authorised for read access only"
+        )
     if brokerage_allows_trading is not True:
         why = "does not allow" if brokerage_allows_trading is False else "did not confirm"
-        return False, f"SnapTrade {why} trading at {name}"
-    if access is not ConnectionAccess.TRADE:
-        return False, f"the {name} connection was authorised for read access only"
-    return True, f"{name} through SnapTrade with trade access"
+        return TradingBlock.BROKERAGE, f"SnapTrade {why} trading at {name}"
+    return None, f"{name} through SnapTrade with trade access"
 
 
 def derive_capabilities(
@@ -68,7 +85,8 @@ def derive_capabilities(
     access: ConnectionAccess,
     plan: DataPlan,
 ) -> CapabilityDecision:
-    trading, trading_reason = _trading(provider, entry, brokerage_allows_trading, access)
+    block, trading_reason = _trading(provider, entry, brokerage_allows_trading, access)
+    trading = block is None
     if provider is not Provider.SNAPTRADE:
         realtime, realtime_reason = False, f"{provider.value} data is refreshed, not streamed"
     elif plan == "realtime":
@@ -76,7 +94,11 @@ def derive_capabilities(
     else:
         realtime, realtime_reason = False, "SnapTrade daily plan: data refreshes about once a day"
     return CapabilityDecision(
-        capabilities=Capabilities(trading=trading, realtime=realtime),
+        capabilities=Capabilities(
+            trading=trading,
+            realtime=realtime,
+            trading_block=None if block is None else block.value,
+        ),
         trading_reason=trading_reason,
         realtime_reason=realtime_reason,
     )

@@ -60,6 +60,7 @@ from brokerlink.repositories.cost_ledger import CostLedgerRepository
 from brokerlink.repositories.refresh_log import RefreshLogRepository
 
 __all__ = [
+    "PROVIDER_THROTTLE_WAIT",
     "REFRESH_OPERATION",
     "BudgetExceeded",
     "CostGuard",
@@ -73,6 +74,10 @@ __all__ = [
     "month_start",
 ]
 
+# The shortest wait after a provider's own "refreshed too recently".
+PROVIDER_THROTTLE_WAIT = timedelta(minutes=1)
+_PROVIDER_NAMES = {Provider.SNAPTRADE: "SnapTrade", Provider.PLAID: "Plaid"}
+
 _COUNTED = (
     RefreshStatus.REQUESTED,
     RefreshStatus.SENDING,
@@ -83,15 +88,28 @@ _COUNTED = (
 
 
 class RefreshRefused(BrokerlinkError):
-    """A refresh the cost guard (or the provider's own throttle) refused."""
+    """A refresh the cost guard (or the provider's own throttle) refused.
+
+    `can_override` says whether confirming the cost (`override`) would let it through: true for
+    the cost guard's own window, false where the provider itself refuses (its throttle) or a
+    refresh is already on its way.
+    """
 
     status_code = 429
     code = "refresh_too_soon"
 
-    def __init__(self, message: str, *, reason: str, next_allowed_at: datetime | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        next_allowed_at: datetime | None,
+        can_override: bool = True,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.next_allowed_at = next_allowed_at
+        self.can_override = can_override
 
 
 class RefreshInFlight(RefreshRefused):
@@ -100,12 +118,19 @@ class RefreshInFlight(RefreshRefused):
     status_code = 409
     code = "refresh_in_flight"
 
+    def __init__(self, message: str, *, reason: str, next_allowed_at: datetime | None) -> None:
+        super().__init__(
+            message, reason=reason, next_allowed_at=next_allowed_at, can_override=False
+        )
+
 
 class BudgetExceeded(BrokerlinkError):
     """A billable call refused because it would exceed a monthly budget (a hard cap)."""
 
     status_code = 429
     code = "budget_exceeded"
+    # A budget is a hard cap: confirming the cost does not lift it.
+    can_override = False
 
     def __init__(self, message: str, *, reason: str, remaining: Decimal, budget: Decimal) -> None:
         super().__init__(message)
@@ -343,21 +368,31 @@ class CostGuard:
     async def provider_throttled(
         self, ticket: RefreshTicket, *, retry_after: float | None, detail: str
     ) -> RefreshRefused:
-        """The provider itself said "refreshed too recently": the same kind of refusal, unbilled."""
+        """The provider itself said "refreshed too recently": the same kind of refusal, unbilled,
+        in plain words, and one no override can lift (the provider would refuse it again)."""
         now = self.clock()
         entry = await self.refreshes.get(ticket.entry.id)
         assert entry is not None
         await self._settle(entry, RefreshStatus.REJECTED, LedgerStatus.VOID, detail=detail)
-        next_at = now + timedelta(seconds=retry_after) if retry_after else None
+        # SnapTrade says neither when it refreshed nor when it will again (its Retry-After is a
+        # token second): wait at least PROVIDER_THROTTLE_WAIT.
+        wait = max(timedelta(seconds=retry_after or 0), PROVIDER_THROTTLE_WAIT)
+        next_at = (now + wait).replace(microsecond=0)
+        provider = _PROVIDER_NAMES.get(ticket.connection.provider, ticket.connection.provider.value)
         reason = (
-            f"{ticket.connection.provider.value} says the connection was refreshed too recently"
-        )
-        when = (
-            f" Next refresh allowed at {next_at.isoformat(timespec='seconds')}." if next_at else ""
+            f"{provider} refreshed {ticket.connection.institution_name} a short while ago and "
+            "does not allow another refresh yet"
         )
         return RefreshRefused(
-            f"Refresh refused: {reason}.{when}", reason=reason, next_allowed_at=next_at
+            f"{reason}. Try again after {_clock_time(next_at)}; nothing was charged.",
+            reason=reason,
+            next_allowed_at=next_at,
+            can_override=False,
         )
+
+
+def _clock_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC").lstrip("0")
 
 
 def _lock_key(scope: str, ident: int) -> int:

@@ -340,7 +340,7 @@ class TestRefreshAll:
         again = await user.post("/api/connections/refresh-all")
         second = {item["connection_id"]: item for item in again.json()}
         assert second[schwab["id"]]["result"] == "refused"
-        assert "snaptrade" in second[schwab["id"]]["reason"]
+        assert "SnapTrade refreshed Charles Schwab" in second[schwab["id"]]["reason"]
         refused = second[chase["id"]]
         assert refused["result"] == "refused"
         assert refused["provider"] == "plaid"

@@ -42,9 +42,22 @@ from brokerlink.policies.cost_guard import (
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.routing.router import provider_for_account
 
-__all__ = ["RefreshService"]
+__all__ = ["RefreshNotSupported", "RefreshService"]
 
 log = structlog.get_logger("brokerlink.connections")
+
+# A provider's answer that it can never refresh this institution on demand (Plaid:
+# /investments/refresh at an institution without it).
+_UNSUPPORTED = frozenset({"PRODUCTS_NOT_SUPPORTED", "PRODUCT_NOT_SUPPORTED"})
+_NAMES = {Provider.SNAPTRADE: "SnapTrade", Provider.PLAID: "Plaid"}
+
+
+class RefreshNotSupported(BrokerlinkError):
+    """The provider cannot refresh this institution on demand; it updates it on its own."""
+
+    status_code = 422
+    code = "refresh_not_supported"
+
 
 # Failures that prove the request never left this machine: nothing can have been billed.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -124,6 +137,13 @@ class RefreshService:
             raise refusal from limited
         except LogicalError as error:
             await self._settle(ticket, accepted=False, detail=str(error))
+            if error.code in _UNSUPPORTED:
+                connection = ticket.connection
+                provider = _NAMES.get(connection.provider, connection.provider.value)
+                raise RefreshNotSupported(
+                    f"{provider} cannot refresh {connection.institution_name} on demand; it "
+                    "updates it by itself about once a day. Nothing was charged."
+                ) from error
             raise
         except ProviderError as error:
             await self._settle(ticket, accepted=False, detail=str(error), in_doubt=lost(error))

@@ -82,6 +82,7 @@
     this.code = error.code || "http_" + status;
     this.reason = error.reason || null;
     this.nextAllowedAt = error.next_allowed_at || null;
+    this.canOverride = error.can_override !== false;
     this.message = error.message || "the server answered " + status;
   }
   ApiError.prototype = Object.create(Error.prototype);
@@ -462,12 +463,31 @@
     };
   }
 
-  function showRefreshBlocked(button, reason) {
-    var info = refreshInfo(button);
-    var slot = document.getElementById("refresh-note-" + info.id);
+  /** A result written where the user acted: the connection's own note, under its buttons. */
+  function connectionNote(id, message, kind) {
+    var slot = document.getElementById("refresh-note-" + id);
+    if (!slot) return null;
     slot.textContent = "";
+    if (!message) return slot;
+    var box = el("div", { class: "connection-result result-" + (kind || "info"),
+      role: kind === "error" ? "alert" : "status" });
+    box.appendChild(el("p", {}, message));
+    slot.appendChild(box);
+    return slot;
+  }
+
+  function showRefreshBlocked(button, reason, canOverride, message) {
+    var info = refreshInfo(button);
+    var slot = connectionNote(info.id, "");
     var box = el("div", { class: "notice refresh-blocked", role: "alert" });
     var when = info.nextAt ? " Next refresh allowed at " + formatWhen(info.nextAt) + "." : "";
+    if (canOverride === false || button.getAttribute("data-can-override") === "false") {
+      // The provider itself refuses: no override could help, so none is offered.
+      box.appendChild(el("p", {}, message || ((reason || info.provider + " is not refreshing " +
+        info.institution + " yet") + "." + when + " Nothing was charged.")));
+      slot.appendChild(box);
+      return;
+    }
     box.appendChild(el("p", {}, Number(info.hours) > 0
       ? "Refresh blocked: " + info.provider + " allows one refresh of " + info.institution +
         " every " + info.hours + " hours." + when
@@ -479,10 +499,11 @@
       "Refresh anyway (" + cost + ")");
     override.addEventListener("click", async function () {
       var ok = await confirmDialog(
-        "Refresh " + info.institution + " now?",
-        info.provider + " bills " + cost + " for each refresh." +
-          (info.nextAt ? " The next free refresh is at " + formatWhen(info.nextAt) + ";" : "") +
-          " refreshing now costs " + cost + ".",
+        "Refresh " + info.institution + " now for " + cost + "?",
+        "Refreshing now costs " + cost + ": " + info.provider + " bills each refresh brokerlink asks for. " +
+          "It is free to wait: " + info.provider + " updates " + info.institution +
+          " by itself about once a day at no charge" +
+          (info.nextAt ? ", and from " + formatWhen(info.nextAt) + " a refresh needs no confirmation (it still costs " + cost + ")." : "."),
         "Refresh for " + cost);
       if (ok) {
         slot.textContent = "";
@@ -499,16 +520,16 @@
     var info = refreshInfo(button);
     button.disabled = true;
     button.setAttribute("aria-busy", "true");
-    flash("Refreshing " + info.institution + "…");
+    connectionNote(info.id, "Refreshing " + info.institution + "…");
     try {
       var result = await api("POST", "/api/connections/" + info.id + "/refresh", { override: override });
-      flash(result.accepted
+      connectionNote(info.id, result.accepted
         ? info.provider + " is refreshing " + info.institution + "; syncing…"
         : info.provider + " did not refresh " + info.institution + " (" + (result.detail || "no reason given") + "); syncing what it has…");
       await waitForConnectionSync(info.id, info.lastSynced);
       await rerenderConnections();
       var after = document.getElementById("refresh-" + info.id);
-      flash(info.institution + " refreshed" + (override ? " (billed " + money(info.cost, "USD") + ")" : "") +
+      connectionNote(info.id, info.institution + " refreshed" + (override ? " (billed " + money(info.cost, "USD") + ")" : "") +
         "." + (after && after.getAttribute("data-next-allowed-at")
           ? " Next refresh allowed at " + formatWhen(after.getAttribute("data-next-allowed-at")) + "."
           : ""), "ok");
@@ -517,14 +538,47 @@
       button.removeAttribute("aria-busy");
       if (e.code === "refresh_too_soon") {
         if (e.nextAllowedAt) button.setAttribute("data-next-allowed-at", e.nextAllowedAt);
-        flash("");
-        showRefreshBlocked(button, e.reason);
+        if (!e.canOverride) button.setAttribute("data-can-override", "false");
+        showRefreshBlocked(button, e.reason, e.canOverride, e.message);
+      } else if (e.code === "refresh_not_supported") {
+        // The provider can never refresh this institution on demand: stop offering it.
+        button.hidden = true;
+        connectionNote(info.id, e.message, "info");
       } else if (e.code === "refresh_in_flight") {
-        flash("A refresh of " + info.institution + " is already on its way; its result will show here.", "info");
+        connectionNote(info.id, "A refresh of " + info.institution + " is already on its way; its result will show here.", "info");
       } else {
-        flash("Could not refresh " + info.institution + ": " + e.message, "error");
+        connectionNote(info.id, "Could not refresh " + info.institution + ": " + e.message, "error");
       }
     }
+  }
+
+  /** What one connection's sync did, in words: from its accounts' status after the sync. */
+  function syncOutcome(before, after) {
+    if (!after) return { kind: "info", text: "Removed while syncing." };
+    var synced = after.last_synced_at && after.last_synced_at !== (before && before.last_synced_at);
+    var failed = after.accounts.filter(function (a) { return a.status === "stale" || a.status === "broken"; });
+    if (after.status === "broken" || failed.some(function (a) { return a.status === "broken"; })) {
+      return { kind: "error", text: after.institution + " needs you to sign in again: use Reconnect." };
+    }
+    if (failed.length) {
+      var why = failed[0].last_error ? " (" + failed[0].last_error + ")" : "";
+      return { kind: "error", text: "Sync of " + after.institution + " failed for " + failed.length + " of " +
+        after.accounts.length + " account" + (after.accounts.length === 1 ? "" : "s") + why + "; showing the last good data." };
+    }
+    if (!synced) return { kind: "info", text: after.institution + " was not synced this time; it shows its last sync." };
+    return { kind: "ok", text: "Synced " + after.institution + ": " + after.accounts.length + " account" +
+      (after.accounts.length === 1 ? "" : "s") + " up to date." };
+  }
+
+  /** The "Sync all" summary, beside the button the user pressed. */
+  function syncStatusBox(button) {
+    var box = $("#sync-summary");
+    if (!box) {
+      box = el("p", { id: "sync-summary", class: "sync-summary small", role: "status" });
+      button.parentNode.appendChild(box);
+    }
+    box.className = "sync-summary small";
+    return box;
   }
 
   function initAccounts() {
@@ -534,7 +588,7 @@
       var nextAt = button.getAttribute("data-next-allowed-at");
       if (nextAt && new Date(nextAt) > new Date()) {
         // Inside the cost window: say so and offer the (billed) override, asking nothing yet.
-        showRefreshBlocked(button, null);
+        showRefreshBlocked(button, null, button.getAttribute("data-can-override") !== "false");
         return;
       }
       refresh(button, false);
@@ -565,19 +619,32 @@
       sync.addEventListener("click", async function () {
         sync.disabled = true;
         sync.setAttribute("aria-busy", "true");
-        flash("Syncing every connection…");
+        var status = syncStatusBox(sync);
+        status.textContent = "Syncing every connection…";
         try {
-          var started = await api("POST", "/api/sync");
+          var before = await api("GET", "/api/connections");
+          await api("POST", "/api/sync");
           var deadline = Date.now() + 60000;
           while (Date.now() < deadline) {
             await sleep(250);
             var now = await api("GET", "/api/sync");
             if (now.status !== "running") break;
           }
+          var after = await api("GET", "/api/connections");
           await rerenderConnections();
-          flash("Synced " + started.connections + " connection" + (started.connections === 1 ? "" : "s") + ".", "ok");
+          var problems = 0;
+          after.forEach(function (c) {
+            if (c.provider === "manual") return; // entered by hand: nothing to sync
+            var outcome = syncOutcome(before.filter(function (b) { return b.id === c.id; })[0], c);
+            if (outcome.kind === "error") problems += 1;
+            connectionNote(c.id, outcome.text, outcome.kind);
+          });
+          status.textContent = "Synced " + after.length + " connection" + (after.length === 1 ? "" : "s") +
+            (problems ? "; " + problems + " with a problem (see below)." : ": all up to date.");
+          status.className = "sync-summary small " + (problems ? "result-error" : "result-ok");
         } catch (e) {
-          flash("Could not sync: " + e.message, "error");
+          status.textContent = "Could not sync: " + e.message;
+          status.className = "sync-summary small result-error";
         } finally {
           sync.disabled = !$(".connection");
           sync.removeAttribute("aria-busy");

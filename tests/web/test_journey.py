@@ -153,7 +153,9 @@ async def test_connect_refresh_and_portfolio(site: Site, browser: Browser) -> No
     refresh = _connection(page, "Chase").locator("button.refresh")
     await expect(refresh).to_have_text("Refresh")
     await refresh.click()
-    await expect(page.locator("#flash")).to_contain_text("Chase refreshed", timeout=20_000)
+    await expect(_connection(page, "Chase").locator(".refresh-note")).to_contain_text(
+        "Chase refreshed", timeout=20_000
+    )
     refresh = _connection(page, "Chase").locator("button.refresh")
     await expect(refresh).to_contain_text("next allowed")
     await refresh.click()
@@ -189,13 +191,15 @@ async def test_connect_refresh_and_portfolio(site: Site, browser: Browser) -> No
     await expect(dialog).to_contain_text(f"${price:.2f}")
     await shot(page, "journey-08-override-confirm")
     await dialog.get_by_role("button", name=f"Refresh for ${price:.2f}").click()
-    await expect(page.locator("#flash")).to_contain_text(
+    await expect(_connection(page, "Chase").locator(".refresh-note")).to_contain_text(
         f"Chase refreshed (billed ${price:.2f})", timeout=20_000
     )
 
     # Sync all.
     await page.get_by_role("button", name="Sync all").click()
-    await expect(page.locator("#flash")).to_contain_text("Synced 2 connections", timeout=30_000)
+    await expect(page.locator("#sync-summary")).to_contain_text(
+        "Synced 2 connections", timeout=30_000
+    )
 
     # Phone width: nothing wider than the screen, the ticket still there.
     await page.set_viewport_size(PHONE)

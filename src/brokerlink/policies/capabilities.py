@@ -22,6 +22,7 @@ from brokerlink.routing.coverage import CoverageEntry
 
 __all__ = ["CapabilityDecision", "TradingBlock", "connection_type_for", "derive_capabilities"]
 
+
 class TradingBlock(StrEnum):
     """Why an account cannot trade, stored with its capabilities (the gate words it)."""
 

@@ -688,7 +688,7 @@
           var after = await api("DELETE", "/api/accounts/" + account + "/orders/" + encodeURIComponent(order.order_id));
           $(".order-status", ticket).textContent = "Order " + describeOrder(after) + ".";
         } catch (e) {
-          $(".order-status", ticket).textContent = "Could not cancel: " + e.message;
+          orderStatus(ticket, "Could not cancel: " + e.message, true);
         }
         await loadOrders(ticket);
       });
@@ -740,15 +740,20 @@
       row("Cash after", money(preview.remaining_cash, currency));
     }
     box.appendChild(dl);
+    var warning = previewWarning(body, preview, qty, currency);
+    if (warning) {
+      box.appendChild(el("p", { class: "problem-text order-warning", role: "alert" }, warning));
+    }
     var actions = el("div", { class: "actions" });
     var place = el("button", { type: "button", class: "button primary place-order" }, "Place order");
+    // What the broker's own check says will fail is not offered for placing.
+    place.disabled = Boolean(warning);
     var change = el("button", { type: "button", class: "button subtle" }, "Change");
     var key = newKey(); // one order per preview, however often "Place order" is pressed
     place.addEventListener("click", async function () {
       place.disabled = true;
       place.setAttribute("aria-busy", "true");
-      var status = $(".order-status", ticket);
-      status.textContent = "Placing…";
+      var status = orderStatus(ticket, "Placing…");
       try {
         var order = await api("POST", "/api/accounts/" + ticket.getAttribute("data-account-id") + "/orders",
           body, { "Idempotency-Key": key });
@@ -756,9 +761,12 @@
         form.hidden = false;
         form.reset();
         syncLimitField(form);
-        status.textContent = "Order placed: " + describeOrder(order) + ".";
+        orderStatus(ticket, "Order placed: " + describeOrder(order) + ".");
         status.setAttribute("data-order-id", order.order_id);
         await loadOrders(ticket, order);
+        if (order.status === "filled" || order.status === "partially_filled") {
+          await refreshAccountAfterFill(ticket);
+        }
       } catch (e) {
         // The same key is kept where the outcome is open, so pressing again can never place a
         // second order: it asks how the first one ended.
@@ -768,10 +776,10 @@
           status.textContent = "The order was sent but the broker's answer was lost, so it may have been placed. " +
             "Press Place order again to check with the broker (it will not be placed twice).";
         } else if (e.code === "order_not_placed") {
-          status.textContent = "The broker has no record of this order: nothing was placed. You can place it again.";
+          orderStatus(ticket, "The broker has no record of this order: nothing was placed. You can place it again.", true);
           key = newKey();
         } else {
-          status.textContent = "The order was not placed: " + e.message;
+          orderStatus(ticket, "The order was not placed: " + e.message, true);
           key = newKey();
         }
         place.disabled = false;
@@ -789,6 +797,57 @@
     form.hidden = true;
     box.hidden = false;
     $(".preview-title", box).focus();
+  }
+
+  /** Why the previewed order would be refused, from the broker's order check (cash after the
+   * trade) and, for a sell, the quantity held; null when nothing stands in the way. */
+  function previewWarning(body, preview, qty, currency) {
+    var remaining = Number(preview.remaining_cash);
+    if (body.side === "buy" && preview.remaining_cash !== null && preview.remaining_cash !== undefined && remaining < 0) {
+      return "Not enough buying power: this order needs " + money(-remaining, currency) +
+        " more than the account's cash, so the broker would refuse it. Lower the quantity.";
+    }
+    if (body.side === "sell" && preview.held !== undefined && qty > preview.held) {
+      return "You hold " + preview.held + " " + (preview.symbol || body.symbol) +
+        " in this account, so the broker would refuse selling " + qty + ".";
+    }
+    return null;
+  }
+
+  /** Shares of `symbol` the account holds, from its last sync. */
+  async function heldQuantity(account, symbol) {
+    var positions = await api("GET", "/api/accounts/" + account + "/positions");
+    return positions
+      .filter(function (p) { return (p.ticker || "").toUpperCase() === symbol.toUpperCase(); })
+      .reduce(function (sum, p) { return sum + Number(p.quantity); }, 0);
+  }
+
+  /** Errors look like errors; progress and results do not. */
+  function orderStatus(ticket, message, isError) {
+    var status = $(".order-status", ticket);
+    status.textContent = message;
+    status.classList.toggle("problem-text", Boolean(isError));
+    status.setAttribute("role", isError ? "alert" : "status");
+    return status;
+  }
+
+  /** After a fill the broker's cash and positions changed: sync, then redraw the balances. */
+  async function refreshAccountAfterFill(ticket) {
+    var account = ticket.getAttribute("data-account-id");
+    try {
+      await api("POST", "/api/sync");
+      var deadline = Date.now() + 30000;
+      while (Date.now() < deadline) {
+        await sleep(250);
+        if ((await api("GET", "/api/sync")).status !== "running") break;
+      }
+      var holder = el("div", {});
+      holder.innerHTML = await fetchHtml("/fragments/connections"); // our own escaped markup
+      var fresh = $("#account-" + account + " .balances", holder);
+      var card = document.getElementById("account-" + account);
+      var old = card && $(".balances", card);
+      if (fresh && old) old.replaceWith(fresh);
+    } catch (e) { /* the balances update at the next sync */ }
   }
 
   function syncLimitField(form) {
@@ -830,11 +889,15 @@
       button.disabled = true;
       status.textContent = "Checking the order with the broker…";
       try {
-        var preview = await api("POST", "/api/accounts/" + ticket.getAttribute("data-account-id") + "/orders/preview", body);
-        status.textContent = "";
+        var account = ticket.getAttribute("data-account-id");
+        var preview = await api("POST", "/api/accounts/" + account + "/orders/preview", body);
+        if (body.side === "sell") {
+          preview = Object.assign({}, preview, { held: await heldQuantity(account, preview.symbol || body.symbol) });
+        }
+        orderStatus(ticket, "");
         showPreview(ticket, form, body, preview);
       } catch (e) {
-        status.textContent = "Could not preview the order: " + e.message;
+        orderStatus(ticket, "Could not preview the order: " + e.message, true);
       } finally {
         button.disabled = false;
       }

@@ -149,7 +149,7 @@ class TestPlaceOrder:
         before = api.stack.snaptrade_wire.total
         response = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=_key())
         error = assert_error(response, 403, "trading_not_allowed")
-        assert "trading" in error["reason"]
+        assert "Fidelity Investments is read-only here" in error["reason"]
         assert api.stack.snaptrade_wire.total == before
         assert _order_calls(api) == 0
 

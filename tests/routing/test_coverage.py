@@ -32,7 +32,7 @@ def test_shipped_map_covers_the_institutions_users_pick_from():
     ("slug", "preferred", "fallback", "trading"),
     [
         ("schwab", Provider.SNAPTRADE, Provider.PLAID, True),
-        ("fidelity", Provider.SNAPTRADE, Provider.PLAID, False),
+        ("fidelity", Provider.SNAPTRADE, None, False),
         ("interactive-brokers", Provider.SNAPTRADE, Provider.PLAID, True),
         ("etrade", Provider.SNAPTRADE, Provider.PLAID, True),
         ("vanguard", Provider.SNAPTRADE, Provider.PLAID, False),

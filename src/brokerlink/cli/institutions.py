@@ -9,6 +9,7 @@ from rich.table import Table
 
 from brokerlink.config import get_settings
 from brokerlink.routing import CoverageRegistry, LinkRouter, ProviderFlags
+from brokerlink.routing.router import NoProviderAvailable
 
 __all__ = ["institutions"]
 
@@ -41,7 +42,12 @@ def institutions(
     for column in ("Institution", "Type", "Opens with", "Trading", "Why"):
         table.add_column(column)
     for entry in entries:
-        decision = router.choose_provider(entry.slug, trading)
+        try:
+            decision = router.choose_provider(entry.slug, trading)
+        except NoProviderAvailable as unavailable:
+            # Not offered right now (its provider is off and it has no fallback): say why.
+            table.add_row(entry.name, entry.type, "none", "no", unavailable.message)
+            continue
         table.add_row(
             entry.name,
             entry.type,

@@ -19,13 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.connections.relink import move_onto
 from brokerlink.domain.enums import ConnectionAccess, Provider
+from brokerlink.domain.errors import ProviderError
 from brokerlink.domain.models import AccountSummary
 from brokerlink.domain.models import Connection as ProviderConnection
 from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
 from brokerlink.models import Account, Connection, ConnectionStatus
 from brokerlink.policies.capabilities import derive_capabilities
 from brokerlink.policies.cost_guard import CostGuard, CostPolicy
-from brokerlink.providers.plaid import PlaidConnector
+from brokerlink.providers.plaid import PlaidConnector, products_for
+from brokerlink.providers.plaid.linking import link_not_opened
 from brokerlink.providers.snaptrade import SnapTradeConnector
 from brokerlink.repositories import AccountRepository, ConnectionRepository
 from brokerlink.routing.coverage import CoverageEntry
@@ -152,11 +154,21 @@ class LinkService:
             )
             return LinkStart(decision, url, monthly_cost=monthly)
         if decision.provider is Provider.PLAID:
-            token, hosted = await self._plaid().create_link(
-                str(user_id),
-                institution_id=decision.provider_institution_id,
-                completion_redirect_uri=redirect_uri,
-            )
+            entry = decision.entry
+            try:
+                token, hosted = await self._plaid().create_link(
+                    str(user_id),
+                    institution_id=decision.provider_institution_id,
+                    completion_redirect_uri=redirect_uri,
+                    # What the institution's kind needs: a bank is asked for no investments.
+                    products=products_for(entry.type if entry is not None else None),
+                )
+            except ProviderError as error:
+                log.warning("connections.link.not_opened", provider="plaid", error=str(error))
+                plain = link_not_opened(error, entry.name if entry else institution)
+                if plain is error:
+                    raise
+                raise plain from error
             if hosted is None:
                 raise BrokerlinkError("Plaid returned no Hosted Link URL")
             return LinkStart(decision, hosted, link_token=token, monthly_cost=monthly)

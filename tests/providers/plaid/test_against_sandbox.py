@@ -13,9 +13,11 @@ from brokerlink.domain.errors import ReconnectRequired
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.plaid import (
     InvalidAccessToken,
+    LinkProducts,
     LoginRequired,
     PlaidClient,
     PlaidConnector,
+    products_for,
 )
 from brokerlink.providers.plaid.normalize import FLAG_CASH_FROM_BALANCE, FLAG_SYMBOL_FALLBACK
 from brokerlink.sandbox.plaid import create_app
@@ -175,3 +177,46 @@ async def test_product_not_ready_retried_until_ready(clock: Clock) -> None:
         holdings = await client.investments_holdings_get(token)
     assert holdings["holdings"]
     assert waits  # at least one PRODUCT_NOT_READY was retried
+
+
+async def test_a_bank_links_and_its_balances_are_cash(plaid: PlaidClient, sandbox: Any) -> None:
+    connector = PlaidConnector(plaid, MemorySecretStore())
+    token, url = await connector.create_link(
+        USER, institution_id="ins_127989", products=products_for("bank")
+    )
+    assert url is not None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox)) as browser:
+        form = {"institution_id": "ins_127989", "username": "user_good", "password": "pass_good"}
+        assert (await browser.post(url, data=form)).status_code == 200
+    (connection,) = await connector.complete_hosted_link(USER, token, "bank-of-america")
+    (item,) = sandbox.state.sandbox.items.values()
+    assert item.products == ["transactions"]
+
+    accounts = {a.raw_type: a for a in await connector.list_accounts(USER)}
+    assert {a.connection_id for a in accounts.values()} == {connection.connection_id}
+    checking = accounts["depository/checking"]
+    assert checking.type is AccountType.BANK
+    (cash,) = await connector.get_holdings(USER, checking.account_id)
+    assert (cash.instrument.symbol, cash.quantity, cash.currency) == (
+        "CUR:USD",
+        Decimal("3120.44"),
+        "USD",
+    )
+    card = accounts["credit/credit card"]
+    assert card.type is AccountType.OTHER
+    assert await connector.get_holdings(USER, card.account_id) == []
+    (balance,) = await connector.get_balances(USER, card.account_id)
+    assert balance.cash is None  # what is owed on a card is not cash
+
+
+async def test_link_products_follow_plaids_rules() -> None:
+    assert products_for("brokerage") == products_for("retirement") == products_for(None)
+    assert products_for("brokerage").products == ("investments",)
+    bank = products_for("bank")
+    assert (bank.products, bank.required_if_supported) == (("transactions",), ("investments",))
+    with pytest.raises(ValueError, match="at least one"):
+        LinkProducts(())
+    with pytest.raises(ValueError, match="two lists"):
+        LinkProducts(("investments",), optional=("investments",))
+    with pytest.raises(ValueError, match="balance"):
+        LinkProducts(("transactions",), optional=("balance",))

@@ -13,6 +13,8 @@ def test_exported_members():
         "InvalidAccessToken",
         "ItemNotFound",
         "ItemRecord",
+        "LinkNotOpened",
+        "LinkProducts",
         "LoginRequired",
         "PlaidAuthFailed",
         "PlaidClient",
@@ -25,6 +27,7 @@ def test_exported_members():
         "ProductNotReady",
         "ProductsNotSupported",
         "WebhookOutcome",
+        "products_for",
     }
     for name in exported - {"PLAID_VERSION"}:
         assert getattr(plaid, name).__module__.startswith("brokerlink.providers.plaid")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import brokerlink.sandbox.plaid as sandbox
-from brokerlink.sandbox.plaid.seed import INSTITUTIONS, SECURITIES, isin_from_cusip
+from brokerlink.sandbox.plaid.seed import SECURITIES, isin_from_cusip
+from brokerlink.sandbox.plaid.seed_brokerages import SEEDED_INSTITUTIONS
 
 
 def test_exported_names():
@@ -34,7 +35,7 @@ def test_isin_check_digit():
 
 
 def test_holdings_reference_known_securities():
-    for inst in INSTITUTIONS.values():
+    for inst in SEEDED_INSTITUTIONS.values():
         for account in inst.accounts:
             for h in account.holdings:
                 assert h.security in SECURITIES

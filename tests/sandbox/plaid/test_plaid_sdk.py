@@ -191,6 +191,39 @@ def test_sdk_hosted_link_token(served):
     assert item.item.error.error_code == "ITEM_LOGIN_REQUIRED"
 
 
+def _bank_link(client: plaid_api.PlaidApi, institution_id: str) -> Any:
+    """A bank's Hosted Link as brokerlink asks for it, completed; the Item from /item/get."""
+    created = client.link_token_create(
+        LinkTokenCreateRequest(
+            client_name="brokerlink",
+            language="en",
+            country_codes=[CountryCode("US")],
+            user=LinkTokenCreateRequestUser(client_user_id="user-1"),
+            products=[Products("transactions")],
+            required_if_supported_products=[Products("investments")],
+            institution_id=institution_id,
+            hosted_link=LinkTokenCreateHostedLink(),
+        )
+    )
+    form = {"institution_id": institution_id, "username": "user_good", "password": "pass_good"}
+    assert httpx.post(created.hosted_link_url, data=form).status_code == 200
+    got = client.link_token_get(LinkTokenGetRequest(link_token=created.link_token))
+    [result] = got.link_sessions[0].results.item_add_results
+    exchanged = client.item_public_token_exchange(
+        ItemPublicTokenExchangeRequest(public_token=result.public_token)
+    )
+    return client.item_get(ItemGetRequest(access_token=exchanged.access_token)).item
+
+
+def test_sdk_bank_link_adds_investments_only_where_supported(served):
+    client = _client(served[0])
+    boa = _bank_link(client, "ins_127989")
+    assert [str(p) for p in boa.products] == ["transactions"]
+    assert [str(p) for p in boa.billed_products] == ["transactions"]
+    chase = _bank_link(client, "ins_56")
+    assert sorted(str(p) for p in chase.products) == ["investments", "transactions"]
+
+
 def test_sdk_typed_error_for_bad_access_token(served):
     host, _ = served
     with pytest.raises(plaid.ApiException) as caught:

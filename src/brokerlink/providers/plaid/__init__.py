@@ -21,6 +21,7 @@ from .errors import (
     ProductNotReady,
     ProductsNotSupported,
 )
+from .linking import LinkNotOpened, LinkProducts, products_for
 
 __all__ = [
     "PLAID_VERSION",
@@ -28,6 +29,8 @@ __all__ = [
     "InvalidAccessToken",
     "ItemNotFound",
     "ItemRecord",
+    "LinkNotOpened",
+    "LinkProducts",
     "LoginRequired",
     "PlaidAuthFailed",
     "PlaidClient",
@@ -40,4 +43,5 @@ __all__ = [
     "ProductNotReady",
     "ProductsNotSupported",
     "WebhookOutcome",
+    "products_for",
 ]

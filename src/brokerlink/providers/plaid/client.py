@@ -211,8 +211,10 @@ class PlaidClient:
         institution_id: str | None = None,
         access_token: str | None = None,
         hosted_link: Mapping[str, Any] | None = None,
+        required_if_supported_products: Sequence[str] = (),
+        optional_products: Sequence[str] = (),
     ) -> wire.LinkTokenCreateResponse:
-        """A Link token. With `access_token` it opens update mode (then `products` is omitted,
+        """A Link token. With `access_token` it opens update mode (then no product list is sent,
         as Plaid requires). `hosted_link` (may be `{}`) asks for a Hosted Link URL."""
         body: dict[str, Any] = {
             "client_name": client_name,
@@ -222,6 +224,10 @@ class PlaidClient:
         }
         if access_token is None and products:
             body["products"] = list(products)
+            if required_if_supported_products:
+                body["required_if_supported_products"] = list(required_if_supported_products)
+            if optional_products:
+                body["optional_products"] = list(optional_products)
         body |= _drop_none(
             {
                 "webhook": webhook,

@@ -42,6 +42,7 @@ from brokerlink.secrets.store import SecretNotFound, SecretStore, plaid_access_t
 from . import wire
 from .client import PlaidClient
 from .errors import InvalidAccessToken, ItemNotFound, LoginRequired
+from .linking import LinkProducts
 from .normalize import (
     cash_by_account,
     from_plaid_account,
@@ -254,17 +255,23 @@ class PlaidConnector:
         webhook: str | None = None,
         update_item_id: str | None = None,
         completion_redirect_uri: str | None = None,
+        products: LinkProducts | None = None,
     ) -> tuple[str, str | None]:
-        """A Link token and its Hosted Link URL. With `update_item_id`, update mode for that
-        Item (the way out of ITEM_LOGIN_REQUIRED), using the Item's own access token."""
+        """A Link token and its Hosted Link URL, asking for `products` (the connector's own
+        products when None; `linking.products_for` gives them per kind of institution). With
+        `update_item_id`, update mode for that Item (the way out of ITEM_LOGIN_REQUIRED), using
+        the Item's own access token, and no products."""
         access_token = None
         if update_item_id is not None:
             access_token = (await self._item(user_id, update_item_id, "create_link")).access_token
         completion = completion_redirect_uri or self._completion_redirect_uri
+        wanted = products or LinkProducts(self._products)
         response = await self._client.link_token_create(
             client_user_id=user_id,
             client_name=self._client_name,
-            products=self._products,
+            products=wanted.products,
+            required_if_supported_products=wanted.required_if_supported,
+            optional_products=wanted.optional,
             country_codes=self._country_codes,
             webhook=webhook or self._webhook,
             redirect_uri=redirect_uri,

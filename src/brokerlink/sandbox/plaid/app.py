@@ -245,6 +245,27 @@ def _select_accounts(accounts: list[Account], account_ids: list[str] | None) -> 
 
 
 # -- link --------------------------------------------------------------------------------------
+def _check_link_products(lists: dict[str, list[str]], *, update_mode: bool) -> None:
+    """Plaid's rules for the product lists: `products` has at least one product (outside update
+    mode), `balance` is never named, and no product is in two lists."""
+    if not update_mode and not lists["products"]:
+        raise invalid_field(
+            "products must have at least one product unless launching Link in update mode"
+        )
+    for name, products in lists.items():
+        if "balance" in products:
+            raise invalid_field(f"balance is not a valid product for {name}")
+    seen: dict[str, str] = {}
+    for name, products in lists.items():
+        for product in products:
+            if product in seen and seen[product] != name:
+                raise invalid_field(
+                    f"{product} cannot be in both {seen[product]} and {name}; "
+                    "the product lists must not overlap"
+                )
+            seen[product] = name
+
+
 @_route("/link/token/create", LinkTokenCreateRequest)
 async def link_token_create(
     state: PlaidSandboxState, req: LinkTokenCreateRequest, request: Request
@@ -253,18 +274,22 @@ async def link_token_create(
         raise PlaidError(
             "INVALID_REQUEST", "MISSING_FIELDS", "the following required fields are missing: user"
         )
-    products = list(req.products or []) + list(req.required_if_supported_products or [])
-    if req.access_token is None and not products:
-        raise invalid_field("products must be provided unless launching Link in update mode")
-    if "balance" in products:
-        raise invalid_field("balance is not a valid product for link/token/create")
+    lists = {
+        "products": list(req.products or []),
+        "required_if_supported_products": list(req.required_if_supported_products or []),
+        "optional_products": list(req.optional_products or []),
+        "additional_consented_products": list(req.additional_consented_products or []),
+    }
+    _check_link_products(lists, update_mode=req.access_token is not None)
     if req.institution_id is not None:
         state.institution(req.institution_id)
     token = state.create_link_token(
         client_name=req.client_name,
         language=req.language,
         country_codes=req.country_codes,
-        products=products,
+        products=lists["products"],
+        required_if_supported=lists["required_if_supported_products"],
+        optional=lists["optional_products"],
         webhook=req.webhook,
         redirect_uri=req.redirect_uri,
         hosted_link=req.hosted_link,

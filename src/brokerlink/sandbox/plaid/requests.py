@@ -177,7 +177,12 @@ class LinkTokenCreateRequest(PlaidRequest):
     update: LinkUpdate | None = None
     institution_id: str | None = None
 
-    _check_products = field_validator("products", "optional_products")(_products)
+    _check_products = field_validator(
+        "products",
+        "required_if_supported_products",
+        "optional_products",
+        "additional_consented_products",
+    )(_products)
     _check_countries = field_validator("country_codes")(_countries)
 
     @field_validator("redirect_uri")

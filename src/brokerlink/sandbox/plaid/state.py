@@ -26,7 +26,6 @@ from brokerlink.sandbox._faults import FaultInjector
 from brokerlink.sandbox.plaid import errors
 from brokerlink.sandbox.plaid.errors import PlaidError
 from brokerlink.sandbox.plaid.seed import (
-    INSTITUTIONS,
     SECURITIES,
     AccountTemplate,
     HoldingTemplate,
@@ -34,6 +33,7 @@ from brokerlink.sandbox.plaid.seed import (
     SecuritySeed,
     stable_id,
 )
+from brokerlink.sandbox.plaid.seed_brokerages import SEEDED_INSTITUTIONS
 from brokerlink.sandbox.plaid.webhooks import WebhookSigner
 
 __all__ = [
@@ -61,6 +61,13 @@ HOSTED_LINK_TTL = 30 * 60.0
 INVESTMENT_ENDPOINTS = frozenset(
     {"/investments/holdings/get", "/investments/transactions/get", "/investments/refresh"}
 )
+# The account types a product needs among the Item's accounts to be added when it was asked for
+# as `required_if_supported_products` or `optional_products` (no entry: any account will do).
+PRODUCT_ACCOUNT_TYPES: dict[str, frozenset[str]] = {
+    "investments": frozenset({"investment"}),
+    "liabilities": frozenset({"credit", "loan"}),
+    "auth": frozenset({"depository"}),
+}
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,9 @@ class LinkToken:
     client_user_id: str | None
     update_item_id: str | None = None
     institution_id: str | None = None
+    # Added to the Item only where the institution and the user's accounts support them.
+    required_if_supported: list[str] = field(default_factory=list)
+    optional: list[str] = field(default_factory=list)
     sessions: list[LinkSession] = field(default_factory=list)
 
     @property
@@ -190,7 +200,7 @@ class PlaidSandboxState:
         self.rate_limits: dict[str, RateLimit] = dict(
             DEFAULT_RATE_LIMITS if rate_limits is None else rate_limits
         )
-        self.institutions: dict[str, InstitutionSeed] = dict(institutions or INSTITUTIONS)
+        self.institutions: dict[str, InstitutionSeed] = dict(institutions or SEEDED_INSTITUTIONS)
         self.securities: dict[str, SecuritySeed] = dict(SECURITIES)
         self.faults = faults or FaultInjector()
         # Every API request that reached the sandbox, per "METHOD /path" (admin routes read it).
@@ -286,7 +296,12 @@ class PlaidSandboxState:
         *,
         username: str = SANDBOX_USERNAME,
         password: str = SANDBOX_PASSWORD,
+        required_if_supported: Iterable[str] = (),
+        optional: Iterable[str] = (),
     ) -> Item:
+        """A new Item. Every one of `products` must be supported, or PRODUCTS_NOT_SUPPORTED;
+        `required_if_supported` and `optional` products are added only where the institution
+        supports them and it holds an account they apply to (Plaid's Link does the same)."""
         inst = self.institution(institution_id)
         products = list(dict.fromkeys(products))
         missing = [p for p in products if p not in inst.products and p != "balance"]
@@ -295,6 +310,15 @@ class PlaidSandboxState:
                 f"{inst.name} does not support the requested products: {', '.join(missing)}"
             )
         check_login(username, password)
+        kinds = {t.type for t in inst.accounts}
+        for product in (*required_if_supported, *optional):
+            applies = PRODUCT_ACCOUNT_TYPES.get(product)
+            if (
+                product in inst.products
+                and product not in products
+                and (applies is None or applies & kinds)
+            ):
+                products.append(product)
         now = self.now()
         item_id = stable_id("item", secrets.token_hex(16))
         item = Item(
@@ -486,6 +510,8 @@ class PlaidSandboxState:
         client_user_id: str | None,
         access_token: str | None,
         institution_id: str | None,
+        required_if_supported: list[str] | None = None,
+        optional: list[str] | None = None,
     ) -> LinkToken:
         now = self.now()
         update_item_id = None
@@ -512,6 +538,8 @@ class PlaidSandboxState:
             client_user_id=client_user_id,
             update_item_id=update_item_id,
             institution_id=institution_id,
+            required_if_supported=list(required_if_supported or ()),
+            optional=list(optional or ()),
         )
         self.link_tokens[token.link_token] = token
         return token
@@ -527,7 +555,8 @@ class PlaidSandboxState:
         return token
 
     def link_institutions(self, token: LinkToken) -> list[InstitutionSeed]:
-        """What the Link page offers: institutions that support every requested product."""
+        """What the Link page offers: institutions that support every product in `products`
+        (required-if-supported and optional products never hide an institution)."""
         if token.update_item_id is not None:
             return [self.items[token.update_item_id].institution]
         if token.institution_id is not None:
@@ -576,7 +605,13 @@ class PlaidSandboxState:
                 self.repair(item)
                 self.record_webhook(item, "ITEM", "LOGIN_REPAIRED")
             else:
-                item = self.create_item(inst.institution_id, token.products, token.webhook)
+                item = self.create_item(
+                    inst.institution_id,
+                    token.products,
+                    token.webhook,
+                    required_if_supported=token.required_if_supported,
+                    optional=token.optional,
+                )
                 session.public_token = self.issue_public_token(item)
         except PlaidError as e:
             error_meta = {**meta, "error_code": e.error_code, "error_type": e.error_type}

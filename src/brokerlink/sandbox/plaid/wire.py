@@ -49,12 +49,17 @@ def item_json(state: PlaidSandboxState, item: Item) -> dict[str, Any]:
 
 
 def item_status_json(item: Item) -> dict[str, Any]:
-    status: dict[str, Any] = {
-        "investments": {
+    status: dict[str, Any] = {}
+    if "investments" in item.products:
+        status["investments"] = {
             "last_successful_update": timestamp(item.last_investments_update),
             "last_failed_update": None,
-        },
-    }
+        }
+    if "transactions" in item.products:
+        status["transactions"] = {
+            "last_successful_update": timestamp(item.created_at),
+            "last_failed_update": None,
+        }
     if item.last_webhook is not None:
         status["last_webhook"] = {
             "sent_at": timestamp(item.last_webhook[0]),

@@ -262,9 +262,7 @@ class LinkRouter:
         reason = f"{query} is unknown; Plaid is the default"
         if need_trading:
             why = blocked or f"SnapTrade lists no brokerage called {query}"
-            reason = (
-                f"{query} accounts can't place trades here ({why}); Plaid opens it read-only"
-            )
+            reason = f"{query} accounts can't place trades here ({why}); Plaid opens it read-only"
         return RoutingDecision(query=query, provider=Provider.PLAID, reason=reason)
 
 

@@ -50,14 +50,38 @@ class TestChooseProvider:
         assert d.entry is None
         assert "unknown" in d.reason
 
-    def test_unknown_institution_needing_trading_opens_snaptrade(self):
+    def test_unknown_institution_needing_trading_is_explained_not_obeyed(self):
         d = router().choose_provider("Tiny Credit Union", need_trading=True)
-        assert d.provider is Provider.SNAPTRADE
-        assert "trading needs SnapTrade" in d.reason
+        assert d.provider is Provider.PLAID
+        assert d.provider_institution_id is None
+        assert not d.trading_possible
+        assert "Tiny Credit Union accounts can't place trades here" in d.reason
 
-    def test_plaid_preferred_institution_needing_trading_opens_snaptrade(self):
-        d = router().choose_provider("Merrill Edge", need_trading=True)
+    @pytest.mark.parametrize("name", ["Chase", "Merrill Edge", "Bank of America", "Empower"])
+    def test_no_snaptrade_brokerage_never_routes_to_snaptrade(self, name):
+        d = router().choose_provider(name, need_trading=True)
+        assert d.provider is Provider.PLAID
+        assert d.entry is not None
+        assert d.provider_institution_id == d.entry.plaid_institution_id
+        assert not d.trading_possible
+        assert not d.fallback_used
+        assert f"{d.entry.name} accounts can't place trades here" in d.reason
+
+    def test_plaid_preferred_institution_with_a_trading_brokerage_opens_snaptrade(self):
+        coverage = load_coverage()
+        entry = coverage.get("merrill")
+        assert entry is not None
+        trading = entry.model_copy(
+            update={"allow_trading": True, "snaptrade_slug": "ALPACA", "fallback": "snaptrade"}
+        )
+        patched = type(coverage)(
+            tuple(trading if e.slug == "merrill" else e for e in coverage.entries),
+            coverage.source,
+            {k: (trading if v.slug == "merrill" else v) for k, v in coverage._index.items()},
+        )
+        d = LinkRouter(patched).choose_provider("Merrill Edge", need_trading=True)
         assert d.provider is Provider.SNAPTRADE
+        assert d.provider_institution_id == "ALPACA"
         assert d.fallback_used
         assert "trading needs SnapTrade" in d.reason
 

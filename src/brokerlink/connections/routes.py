@@ -51,8 +51,10 @@ class LinkCancelled(BrokerlinkError):
 
 
 class StartIn(BaseModel):
-    institution: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
+    institution: str | None = Field(default=None, min_length=1, max_length=200, pattern=PRINTABLE)
     need_trading: bool = False
+    # No institution: open the provider's own search (Plaid Hosted Link without one).
+    provider_search: bool = False
 
 
 class StartOut(BaseModel):
@@ -179,14 +181,20 @@ def _start_out(
 async def start_link(
     state: AppState, session: AsyncSession, user: User, request: Request, body: StartIn
 ) -> StartOut:
+    if body.institution is None and not body.provider_search:
+        raise ValidationError(
+            "name an institution, or ask for the provider's own search (provider_search)",
+            field="institution",
+        )
     links = link_service(state, session)
     start = await links.start(
         user.id,
-        body.institution,
+        None if body.provider_search else body.institution,
         need_trading=body.need_trading,
         redirect_uri=callback_url(state, request),
     )
-    return _start_out(state, user, start, institution=body.institution)
+    institution = "" if body.provider_search else (body.institution or "")
+    return _start_out(state, user, start, institution=institution)
 
 
 async def finish_link(
@@ -354,16 +362,21 @@ _CALLBACK_PAGE = """<!doctype html>
 <script>
 (function () {
   var q = new URLSearchParams(location.search);
-  var result = {type: "brokerlink.connect", status: q.get("status") || "SUCCESS",
-                connection_id: q.get("connection_id"), broker: q.get("broker")};
+  var status = (q.get("status") || "SUCCESS").toUpperCase();
+  var ok = status === "SUCCESS" || status === "SUCCEEDED";
+  var result = {type: "brokerlink.connect", status: status,
+                connection_id: q.get("connection_id"), broker: q.get("broker"),
+                error_code: q.get("error_code")};
+  var message = document.getElementById("message");
   if (window.opener && !window.opener.closed) {
     window.opener.postMessage(result, location.origin);
-    document.getElementById("message").textContent =
-      "Done. You can close this window.";
+    message.textContent = ok ? "Done. You can close this window."
+      : "Nothing was connected. brokerlink shows what happened; you can close this window.";
     setTimeout(function () { window.close(); }, 300);
   } else {
-    document.getElementById("message").textContent =
-      "The connection flow finished. Return to brokerlink to see your accounts.";
+    message.textContent = ok
+      ? "The connection flow finished. Return to brokerlink to see your accounts."
+      : "Nothing was connected (" + status.toLowerCase() + "). Return to brokerlink to try again.";
   }
 })();
 </script></body></html>

@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.connections.relink import move_onto
+from brokerlink.connections.same_login import find_same_login, reported_institution
 from brokerlink.domain.enums import ConnectionAccess, Provider
 from brokerlink.domain.errors import ProviderError
 from brokerlink.domain.models import AccountSummary
@@ -34,7 +35,7 @@ from brokerlink.routing.coverage import CoverageEntry
 from brokerlink.routing.reference import ReferenceSource
 from brokerlink.routing.router import LinkRouter, RoutingDecision, provider_for_account
 
-__all__ = ["LinkResult", "LinkService", "LinkStart", "ProviderNotConfigured"]
+__all__ = ["LinkNotFinished", "LinkResult", "LinkService", "LinkStart", "ProviderNotConfigured"]
 
 log = structlog.get_logger("brokerlink.connections")
 
@@ -44,6 +45,13 @@ DataPlan = Literal["daily", "realtime"]
 class ProviderNotConfigured(BrokerlinkError):
     status_code = 503
     code = "provider_not_configured"
+
+
+class LinkNotFinished(BrokerlinkError):
+    """The provider's flow ended without a connection (left, cancelled or failed there)."""
+
+    status_code = 409
+    code = "link_not_finished"
 
 
 @dataclass
@@ -117,22 +125,31 @@ class LinkService:
     async def start(
         self,
         user_id: int,
-        institution: str,
+        institution: str | None,
         *,
         need_trading: bool = False,
         is_admin: bool = False,
         redirect_uri: str | None = None,
     ) -> LinkStart:
-        """Choose the provider (logged and shown with its reason) and open its flow."""
+        """Choose the provider (logged and shown with its reason) and open its flow. With no
+        `institution`, Plaid's own search opens (the user picks the institution there)."""
         router = self.router
-        if self.reference is not None:
-            known = router.coverage.match(institution) is not None
-            router = LinkRouter(
-                router.coverage,
-                router.flags,
-                await self.reference.for_query(institution, known=known),
+        if institution is None:
+            decision = RoutingDecision(
+                query="",
+                provider=Provider.PLAID,
+                reason="Plaid's own search: choose your institution in the window that opens "
+                "(read-only)",
             )
-        decision = router.choose_provider(institution, need_trading, is_admin=is_admin)
+        else:
+            if self.reference is not None:
+                known = router.coverage.match(institution) is not None
+                router = LinkRouter(
+                    router.coverage,
+                    router.flags,
+                    await self.reference.for_query(institution, known=known),
+                )
+            decision = router.choose_provider(institution, need_trading, is_admin=is_admin)
         log.info(
             "connections.link.routed",
             user_id=user_id,
@@ -203,7 +220,7 @@ class LinkService:
                     field="connection_id",
                 )
             await move_onto(self.session, onto, authorization_id, accounts)
-        return await self._store(user_id, Provider.SNAPTRADE, connection, accounts, entry, slug)
+        return await self._store(user_id, Provider.SNAPTRADE, connection, accounts)
 
     async def complete_plaid(
         self,
@@ -215,14 +232,19 @@ class LinkService:
     ) -> LinkResult:
         """After Plaid Link: exchange the public token (or read the Hosted Link session)."""
         connector = self._plaid()
-        entry = self._entry(institution)
-        slug = entry.slug if entry is not None else institution
+        entry = self._entry(institution) if institution else None
+        # Plaid's own search: the institution is the one Plaid reports (named from its answer).
+        slug = entry.slug if entry is not None else None
         if public_token is not None:
-            connection = await connector.complete_link(str(user_id), public_token, slug)
+            connection = await connector.complete_link(
+                str(user_id), public_token, slug or institution or "institution"
+            )
         elif link_token is not None:
             made = await connector.complete_hosted_link(str(user_id), link_token, slug)
             if not made:
-                raise ValidationError("the Plaid Link session has not finished", field="link_token")
+                raise LinkNotFinished(
+                    "nothing was connected: Plaid's window was left before an account was linked"
+                )
             connection = made[0]
         else:
             raise ValidationError(
@@ -233,7 +255,7 @@ class LinkService:
             for a in await connector.list_accounts(str(user_id))
             if a.connection_id == connection.connection_id
         ]
-        return await self._store(user_id, Provider.PLAID, connection, accounts, entry, slug)
+        return await self._store(user_id, Provider.PLAID, connection, accounts)
 
     async def _store(
         self,
@@ -241,9 +263,17 @@ class LinkService:
         provider: Provider,
         link: ProviderConnection,
         accounts: list[AccountSummary],
-        entry: CoverageEntry | None,
-        slug: str,
     ) -> LinkResult:
+        # The institution is the provider's answer, never the card that was clicked.
+        entry, slug = reported_institution(self.router.coverage, provider, link)
+        replaced: str | None = None
+        if await self.connections.get_by_provider_id(provider, link.connection_id) is None:
+            twin = await find_same_login(self.session, user_id, provider, slug, link, accounts)
+            if twin is not None:
+                # The same login again: the stored connection takes the fresh upstream link
+                # (its accounts, history and preferences stay); the old link is retired below.
+                replaced = twin.provider_connection_id
+                await move_onto(self.session, twin, link.connection_id, accounts)
         connection = await self.connections.upsert(
             user_id=user_id,
             provider=provider,
@@ -276,9 +306,31 @@ class LinkService:
             )
             reasons[summary.account_id] = decision.trading_reason
             stored.append(account)
+        if replaced is not None:
+            await self._retire(user_id, provider, replaced, kept=connection.id)
         return LinkResult(
             connection, stored, reasons, monthly_cost=await self._monthly_cost(user_id, provider)
         )
+
+    async def _retire(self, user_id: int, provider: Provider, upstream: str, *, kept: int) -> None:
+        """Remove a replaced upstream link at the provider (it would be billed for nothing),
+        after committing the stored connection's move, with no transaction open. A failure is
+        logged: the connector keeps the old link's record, so it can still be removed."""
+        await self._before_network()
+        try:
+            if provider is Provider.SNAPTRADE:
+                await self._snaptrade().remove(str(user_id), upstream)
+            elif provider is Provider.PLAID:
+                await self._plaid().remove(str(user_id), upstream)
+        except ProviderError as error:
+            log.warning(
+                "connections.same_login.retire_failed",
+                connection_id=kept,
+                upstream=upstream,
+                error=str(error),
+            )
+            return
+        log.info("connections.same_login.reused", connection_id=kept, retired=upstream)
 
     # -- what connections cost a month -----------------------------------------------------
 
@@ -390,9 +442,7 @@ class LinkService:
                 for a in await self._plaid().list_accounts(str(user_id))
                 if a.connection_id == link.connection_id
             ]
-            return await self._store(
-                user_id, provider, link, accounts, self._entry(institution), institution
-            )
+            return await self._store(user_id, provider, link, accounts)
         raise ValidationError("manual connections have nothing to reconnect")
 
     async def remove(self, user_id: int, connection_id: int) -> None:

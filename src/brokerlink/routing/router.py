@@ -159,6 +159,18 @@ class LinkRouter:
         preferred = entry.preferred_provider
         fallback = entry.fallback_provider
         if need_trading and preferred is Provider.PLAID:
+            # Trading intent is a wish, not an order: it moves a Plaid institution to SnapTrade
+            # only where SnapTrade has a brokerage for it that trades. Otherwise SnapTrade's
+            # portal would open on whatever brokerage it lists first, under this name.
+            if not self._snaptrade_trades(entry):
+                return self._decide(
+                    institution,
+                    entry,
+                    Provider.PLAID,
+                    f"{entry.name} accounts can't place trades here; {entry.name} connects "
+                    "through Plaid, read-only",
+                    fallback=False,
+                )
             if blocked:
                 return self._decide(
                     institution,
@@ -168,9 +180,18 @@ class LinkRouter:
                     f"{blocked}, so the connection will be read-only",
                     fallback=False,
                 )
+            assert entry.snaptrade_slug is not None  # _snaptrade_trades checked it
+            why_not = self._brokerage_blocked(entry.snaptrade_slug)
+            if why_not is not None:
+                return self._decide(
+                    institution,
+                    entry,
+                    Provider.PLAID,
+                    f"{entry.name} connects through Plaid; trading would need SnapTrade, but "
+                    f"{why_not}, so the connection will be read-only",
+                    fallback=False,
+                )
             reason = f"{entry.name} is read through Plaid, but trading needs SnapTrade"
-            if not self._snaptrade_trades(entry):
-                reason += f" (the coverage map does not allow trading at {entry.name})"
             return self._decide(institution, entry, Provider.SNAPTRADE, reason, fallback=True)
         if preferred is Provider.SNAPTRADE:
             assert entry.snaptrade_slug is not None  # the coverage validator guarantees it
@@ -236,17 +257,12 @@ class LinkRouter:
                 reason=f"{query} is not in the coverage map; Plaid lists it",
                 provider_institution_id=plaid_id,
             )
-        if need_trading and blocked is None:
-            return RoutingDecision(
-                query=query,
-                provider=Provider.SNAPTRADE,
-                reason=f"{query} is unknown; trading needs SnapTrade",
-                connection_type="trade-if-available",
-                trading_possible=True,
-            )
+        # No SnapTrade brokerage is known for it: never SnapTrade's generic portal, whose
+        # first brokerage would be stored under this name. Plaid's own search finds it.
         reason = f"{query} is unknown; Plaid is the default"
         if need_trading:
-            reason += f", and trading is not possible ({blocked})"
+            why = blocked or f"SnapTrade lists no brokerage called {query}"
+            reason = f"{query} accounts can't place trades here ({why}); Plaid opens it read-only"
         return RoutingDecision(query=query, provider=Provider.PLAID, reason=reason)
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from brokerlink.api.deps import CurrentUser, State
+from brokerlink.api.deps import CurrentUser, DbSession, State
+from brokerlink.domain.enums import Provider
 from brokerlink.errors import BrokerlinkError
+from brokerlink.models import Connection
+from brokerlink.repositories import ConnectionRepository
 from brokerlink.routing.coverage import CoverageEntry, normalize_name
 
-__all__ = ["InstitutionOut", "institution_cards", "router"]
+__all__ = ["InstitutionOut", "institution_cards", "linked_connections", "router"]
 
 router = APIRouter(prefix="/api/institutions", tags=["institutions"])
 
@@ -29,6 +34,10 @@ class InstitutionOut(BaseModel):
     reason: str
     fallback_used: bool
     trading_possible: bool
+    # The user's connection to this institution, if any: the picker offers Reconnect.
+    connected: bool = False
+    connection_id: int | None = None
+    connection_status: str | None = None
 
 
 def _logo(entry: CoverageEntry) -> tuple[str, str]:
@@ -38,8 +47,22 @@ def _logo(entry: CoverageEntry) -> tuple[str, str]:
     return text, color
 
 
+async def linked_connections(session: AsyncSession, user_id: int) -> list[Connection]:
+    """The user's provider connections (manual ones are not institutions)."""
+    return [
+        c
+        for c in await ConnectionRepository.from_session(session).list_for_user(user_id)
+        if c.provider is not Provider.MANUAL
+    ]
+
+
 def institution_cards(
-    state: State, *, q: str | None, scope: str, need_trading: bool
+    state: State,
+    *,
+    q: str | None,
+    scope: str,
+    need_trading: bool,
+    connections: Sequence[Connection] = (),
 ) -> list[InstitutionOut]:
     coverage = state.coverage.current
     router_ = state.router
@@ -63,6 +86,9 @@ def institution_cards(
             )
         except BrokerlinkError as refused:
             provider, reason, fallback, trading = None, refused.message, False, False
+        # Connections are stored under the coverage slug of the institution the provider
+        # reported (connections.service), so the slug finds them whichever provider opened.
+        mine = next((c for c in connections if c.institution_slug == entry.slug), None)
         cards.append(
             InstitutionOut(
                 slug=entry.slug,
@@ -75,6 +101,9 @@ def institution_cards(
                 reason=reason,
                 fallback_used=fallback,
                 trading_possible=trading,
+                connected=mine is not None,
+                connection_id=mine.id if mine is not None else None,
+                connection_status=mine.status.value if mine is not None else None,
             )
         )
     return cards
@@ -83,10 +112,15 @@ def institution_cards(
 @router.get("", response_model=list[InstitutionOut])
 async def list_institutions(
     state: State,
+    session: DbSession,
     user: CurrentUser,
     q: Annotated[str | None, Query(max_length=100, description="Search by name or alias")] = None,
     scope: Annotated[Literal["popular", "all"], Query()] = "all",
     need_trading: bool = False,
 ) -> list[InstitutionOut]:
-    """Institutions (popular first), each with the provider it would open and the reason."""
-    return institution_cards(state, q=q, scope=scope, need_trading=need_trading)
+    """Institutions (popular first), each with the provider it would open and the reason,
+    and whether the user already has a connection to it (`connected`, `connection_id`)."""
+    connections = await linked_connections(session, user.id)
+    return institution_cards(
+        state, q=q, scope=scope, need_trading=need_trading, connections=connections
+    )

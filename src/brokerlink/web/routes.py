@@ -29,7 +29,7 @@ from brokerlink.api.deps import CSRF_HEADER, DbSession, State, optional_user
 from brokerlink.api.state import AppState
 from brokerlink.models import User
 from brokerlink.portfolio.routes import portfolio_out
-from brokerlink.routing.routes import institution_cards
+from brokerlink.routing.routes import institution_cards, linked_connections
 from brokerlink.web import view
 
 __all__ = ["install_web", "router", "templates"]
@@ -153,6 +153,7 @@ async def connection_fragment(
 async def connect_page(
     request: Request,
     state: State,
+    session: DbSession,
     user: MaybeUser,
     q: Annotated[str | None, Query(max_length=100)] = None,
     scope: Literal["popular", "all"] = "all",
@@ -162,7 +163,10 @@ async def connect_page(
     if user is None:
         return _to_login(request)
     query = (q or "").strip() or None
-    cards = institution_cards(state, q=query, scope="all", need_trading=trading)
+    connections = await linked_connections(session, user.id)
+    cards = institution_cards(
+        state, q=query, scope="all", need_trading=trading, connections=connections
+    )
     if query is None:
         popular = [c for c in cards if c.popular]
         others = [] if scope == "popular" else [c for c in cards if not c.popular]

@@ -247,3 +247,54 @@ async def test_fixed_institution_skips_the_choice(api, http):
     body = await api.ok("/link/token/get", {"link_token": created["link_token"]})
     [result] = body["link_sessions"][0]["results"]["item_add_results"]
     assert result["institution"]["institution_id"] == "ins_116912"
+
+
+class TestHostedLinkExit:
+    """Leaving Hosted Link without an Item ends the session with an `exit` and goes back to
+    the completion redirect with what happened."""
+
+    async def test_cancel_returns_cancelled(self, api, http):
+        token, url = await _hosted(api, completion_redirect_uri="https://app.test/cb")
+        await http.get(url)
+        response = await http.post(url, data={"action": "exit"})
+        assert response.status_code == 303
+        assert response.headers["location"] == "https://app.test/cb?status=CANCELLED"
+        session = (await api.ok("/link/token/get", {"link_token": token}))["link_sessions"][0]
+        assert session["exit"]["error"] is None
+        assert session["finished_at"] is not None
+        assert "results" not in session
+
+    async def test_an_error_at_the_one_institution_offered_exits_with_its_code(self, api, http):
+        body = await api.ok(
+            "/link/token/create",
+            {
+                **LINK,
+                "products": ["investments"],
+                "institution_id": "ins_12",
+                "hosted_link": {"completion_redirect_uri": "https://app.test/cb?x=1"},
+            },
+        )
+        url = body["hosted_link_url"]
+        response = await http.post(url, data={"username": "user_good", "password": "pass_good"})
+        assert response.status_code == 303
+        assert response.headers["location"] == (
+            "https://app.test/cb?x=1&status=EXITED&error_code=PRODUCTS_NOT_SUPPORTED"
+        )
+        got = await api.ok("/link/token/get", {"link_token": body["link_token"]})
+        assert got["link_sessions"][0]["exit"]["error"]["error_code"] == "PRODUCTS_NOT_SUPPORTED"
+
+    async def test_wrong_credentials_stay_on_the_page(self, api, http):
+        body = await api.ok(
+            "/link/token/create",
+            {
+                **LINK,
+                "products": ["investments"],
+                "institution_id": "ins_115616",
+                "hosted_link": {"completion_redirect_uri": "https://app.test/cb"},
+            },
+        )
+        url = body["hosted_link_url"]
+        response = await http.post(url, data={"username": "user_good", "password": "nope"})
+        assert response.status_code == 400
+        assert "INVALID_CREDENTIALS" in response.text
+        assert "name='action' value='exit'" in response.text

@@ -129,3 +129,18 @@ class TestPortal:
     async def test_bad_token_is_404(self, http):
         r = await http.get("/portal/connect?token=nope&sessionId=nope")
         assert r.status_code == 404
+
+
+class TestPortalFailure:
+    @pytest.mark.asyncio
+    async def test_a_failure_goes_back_to_the_app_with_its_code(self, api, http, user, app):
+        url = await _login(api, user, broker="SCHWAB", customRedirect="https://app.test/cb")
+        form = await _open(http, url)
+        app.state.sandbox.brokerages["SCHWAB"].maintenance_mode = True
+        r = await http.post(form.action, data={**form.fields, "action": "approve"})
+        assert r.status_code == 303
+        params = parse_qs(urlsplit(r.headers["location"]).query)
+        assert params["status"] == ["ERROR"]
+        assert params["error_code"] == ["1012"]
+        assert "connection_id" not in params
+        assert app.state.sandbox.user_authorizations(user.user_id) == []

@@ -51,6 +51,7 @@ from brokerlink.sandbox.plaid.state import (
     Account,
     Clock,
     Item,
+    LinkToken,
     PlaidSandboxState,
     RateLimit,
     timestamp,
@@ -560,6 +561,13 @@ async def institutions_get_by_id(
     }
 
 
+def _exit(state: PlaidSandboxState, token: LinkToken, error: PlaidError | None) -> Response:
+    target = link_page.exit_redirect(state, token, error)
+    if target is not None:
+        return RedirectResponse(target, status_code=303)
+    return HTMLResponse(link_page.exited_page(token, error), status_code=200)
+
+
 def _add_hosted_link_routes(app: FastAPI) -> None:
     @app.get("/hosted-link/{link_token}", response_class=HTMLResponse)
     async def hosted_link_page(link_token: str, request: Request) -> HTMLResponse:
@@ -581,6 +589,8 @@ def _add_hosted_link_routes(app: FastAPI) -> None:
         except PlaidError as e:
             return HTMLResponse(link_page.expired_page(e), status_code=404)
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("action") == "exit":
+            return _exit(state, token, None)
         before = len(state.webhooks)
         institutions = state.link_institutions(token)
         institution_id = form.get("institution_id") or (
@@ -593,6 +603,8 @@ def _add_hosted_link_routes(app: FastAPI) -> None:
                 token, institution_id, form.get("username", ""), form.get("password", "")
             )
         except PlaidError as e:
+            if not link_page.retryable(state, token, e):
+                return _exit(state, token, e)
             return HTMLResponse(
                 link_page.login_page(state, token, e, selected=institution_id),
                 status_code=400,

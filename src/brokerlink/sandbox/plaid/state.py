@@ -135,6 +135,8 @@ class LinkSession:
     events: list[dict[str, Any]] = field(default_factory=list)
     public_token: str | None = None
     item_id: str | None = None
+    # Set when the user left Link without linking: Plaid's `exit` object (error, metadata).
+    exit: dict[str, Any] | None = None
 
 
 @dataclass
@@ -621,6 +623,26 @@ class PlaidSandboxState:
         self._event(session, "HANDOFF", meta)
         session.finished_at = self.now()
         self.record_link_webhook(token, session)
+        return session
+
+    def exit_link(self, token: LinkToken, error: PlaidError | None) -> LinkSession:
+        """The user left Link (Cancel, or Exit after an error it cannot get past)."""
+        session = self.open_session(token)
+        status = "requires_credentials" if error is None else "institution_not_supported"
+        self._event(
+            session,
+            "EXIT",
+            {"exit_status": status, **({"error_code": error.error_code} if error else {})},
+        )
+        session.exit = {
+            "error": error.body(self.new_request_id()) if error else None,
+            "metadata": {
+                "status": status,
+                "link_session_id": session.link_session_id,
+                "request_id": self.new_request_id(),
+            },
+        }
+        session.finished_at = self.now()
         return session
 
 

@@ -277,7 +277,9 @@ def link_session_json(session: LinkSession, item: Item | None) -> dict[str, Any]
         "finished_at": timestamp(session.finished_at),
         "events": session.events,
     }
-    if session.finished_at is not None:
+    if session.exit is not None:
+        out["exit"] = session.exit
+    elif session.finished_at is not None:
         out["results"] = {
             "item_add_results": item_add,
             "cra_item_add_results": [],

@@ -3,7 +3,8 @@
 GET shows a form (a brokerage select, or the one broker the login asked for) with hidden
 `token` and `sessionId`; POST with `action=approve` creates the connection and its seeded
 accounts, `action=decline` cancels. Both redirect (303) to the login's `customRedirect` with
-`status`, `connection_id` and `broker`, or render a small result page when there is none.
+`status`, `connection_id` and `broker`, or render a small result page when there is none. A
+failure (the brokerage in maintenance, say) redirects with `status=ERROR` and `error_code`.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ async def submit(ctx: Ctx) -> Response:
     state = ctx.state
     try:
         session = state.portal_session(form.get("token", ""), form.get("sessionId", ""))
+    except ApiError as err:
+        return _error_page(err)
+    try:
         broker = session.broker or form.get("broker", "")
         if form.get("action", "approve") == "decline":
             session.used = True
@@ -104,7 +108,12 @@ async def submit(ctx: Ctx) -> Response:
             params = {"status": "SUCCESS", "connection_id": auth.id, "broker": auth.slug}
             content = f'<p>Connected. Connection id <code id="connection-id">{auth.id}</code></p>'
     except ApiError as err:
-        return _error_page(err)
+        # Back to the app with the failure, as the real portal does.
+        if not session.custom_redirect:
+            return _error_page(err)
+        session.used = True
+        failed = {"status": "ERROR", "error_code": err.code, "broker": form.get("broker", "")}
+        return RedirectResponse(_with_query(session.custom_redirect, failed), status_code=303)
     if session.custom_redirect:
         return RedirectResponse(_with_query(session.custom_redirect, params), status_code=303)
     return _page(f"Connection {params['status'].lower()}", content)

@@ -270,7 +270,8 @@
         var data = event.data || {};
         if (data.type !== "brokerlink.connect") return;
         try { popup.close(); } catch (e) { /* already closing itself */ }
-        finish({ status: String(data.status || "SUCCESS").toUpperCase(), connection_id: data.connection_id || null });
+        finish({ status: String(data.status || "SUCCESS").toUpperCase(),
+          connection_id: data.connection_id || null, error_code: data.error_code || null });
       }
       window.addEventListener("message", onMessage);
       var timer = setInterval(function () {
@@ -326,19 +327,11 @@
         ": finish in the window that opened. " + started.reason + ".");
       popup.location.href = started.url;
       var outcome = await watchPopup(popup);
-      if (outcome.status === "CLOSED") {
-        showProblem(flow, "cancelled", "The " + provider + " window was closed before " +
-          flow.label + " was connected. Nothing was connected.");
-        return;
-      }
-      if (outcome.status === "CANCELLED" || outcome.status === "CANCELED") {
-        showProblem(flow, "cancelled", "Connecting " + flow.label + " was cancelled in " +
-          provider + ". Nothing was connected.");
-        return;
-      }
-      if (outcome.status !== "SUCCESS" && outcome.status !== "SUCCEEDED") {
-        showProblem(flow, "failed", provider + " could not connect " + flow.label + " (" +
-          outcome.status.toLowerCase() + "). Nothing was connected.");
+      // What went wrong in the provider's window, in plain words (static/connect.js).
+      var problem = window.brokerlinkConnect.problem(outcome, provider, flow.label);
+      if (problem) {
+        showProblem(flow, problem.kind, problem.message);
+        if (problem.code) $("#flow-status .problem").setAttribute("data-error-code", problem.code);
         return;
       }
       showProgress("Saving the connection to " + flow.label + "…");
@@ -394,6 +387,8 @@
         label: label,
         trigger: button,
         start: function () {
+          // No institution: the provider's own search ("Other institution…").
+          if (!institution) return api("POST", "/api/connections", { provider_search: true });
           return api("POST", "/api/connections", {
             institution: institution,
             need_trading: button.getAttribute("data-need-trading") === "true",

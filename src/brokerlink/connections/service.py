@@ -182,7 +182,9 @@ class LinkService:
                 )
             except ProviderError as error:
                 log.warning("connections.link.not_opened", provider="plaid", error=str(error))
-                plain = link_not_opened(error, entry.name if entry else institution)
+                plain = link_not_opened(
+                    error, entry.name if entry else (institution or "the institution")
+                )
                 if plain is error:
                     raise
                 raise plain from error

@@ -148,7 +148,7 @@ class TestAnotherUsersIds:
         await api.state.syncs.drain()
         assert await _snapshot(a) == before
 
-    async def test_completing_another_users_signed_state_is_422(self, api):
+    async def test_completing_another_users_signed_state_is_404(self, api):
         a = await api.user()
         b = await api.user()
         started = (await a.post("/api/connections", json={"institution": "Chase"})).json()
@@ -168,7 +168,7 @@ class TestAnotherUsersIds:
             ),
         ):
             response = await b.post(path, json=body)
-            assert_error(response, 422, "validation_error", field="state")
+            assert_error(response, 404, "not_found")
         assert (await a.get("/api/connections")).json() == []
         assert (await b.get("/api/connections")).json() == []
 
@@ -178,7 +178,7 @@ class TestAnotherUsersIds:
         chase = await api.connect(a, "Chase")
         flow = (await a.post(f"/api/connections/{chase['id']}/reconnect")).json()
         response = await b.post("/api/connections/complete", json={"state": flow["state"]})
-        assert_error(response, 422, "validation_error", field="state")
+        assert_error(response, 404, "not_found")
         assert (await b.get("/api/connections")).json() == []
 
     async def test_manual_positions_stay_with_their_owner(self, api):

@@ -4,6 +4,7 @@ import asyncio
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from brokerlink.cli import app
@@ -14,6 +15,7 @@ from brokerlink.config import Settings, get_settings
 from brokerlink.connections import LinkService
 from brokerlink.db import migrate
 from brokerlink.db.session import create_engine, create_sessionmaker
+from brokerlink.models import Account, Connection
 from brokerlink.repositories import PortfolioRepository, UserRepository
 from brokerlink.routing import LinkRouter, load_coverage
 from brokerlink.runtime import provider_connectors
@@ -86,17 +88,75 @@ async def test_sync_command_syncs_every_connection_with_a_summary(sandboxes):
     assert "provider calls" in outcome.output
 
 
-def test_sync_without_any_provider_reports_each_connection_failed(sandboxes):
+async def _freshness(settings):
+    """Every connection's and account's sync state, as the web app shows it."""
+    engine = create_engine(settings.database_url_resolved)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            connections = (await session.scalars(select(Connection).order_by(Connection.id))).all()
+            accounts = (await session.scalars(select(Account).order_by(Account.id))).all()
+            return [(c.id, c.status, c.status_reason, c.last_synced_at) for c in connections], [
+                (a.id, a.sync_status, a.last_synced_at, a.last_error, a.last_error_at)
+                for a in accounts
+            ]
+    finally:
+        await engine.dispose()
+
+
+def test_sync_without_any_provider_is_refused_up_front_and_changes_nothing(sandboxes):
     snap_url, plaid_url = sandboxes
     asyncio.run(_link(Settings(), snap_url, plaid_url))
+    before = asyncio.run(_freshness(Settings()))
+    assert before[1], "the links made accounts"
     get_settings.cache_clear()
     try:
         outcome = CliRunner().invoke(app, ["sync"], env={"COLUMNS": "200"})
     finally:
         get_settings.cache_clear()
-    assert outcome.exit_code == 1
-    assert "providers: none" in outcome.output
-    assert "no snaptrade connector is configured" in outcome.output
+    assert outcome.exit_code == 2, outcome.output
+    assert "Nothing was synced" in outcome.output
+    assert "1 connection is at snaptrade" in outcome.output
+    assert "SNAPTRADE_CLIENT_ID and SNAPTRADE_CONSUMER_KEY" in outcome.output
+    assert "--snaptrade-url" in outcome.output
+    assert "1 connection is at plaid" in outcome.output
+    assert "--plaid-url" in outcome.output
+    assert "connector is configured" not in outcome.output
+    assert asyncio.run(_freshness(Settings())) == before
+
+
+def test_one_provider_missing_is_refused_too(sandboxes):
+    snap_url, plaid_url = sandboxes
+    asyncio.run(_link(Settings(), snap_url, plaid_url))
+    before = asyncio.run(_freshness(Settings()))
+    get_settings.cache_clear()
+    try:
+        outcome = CliRunner().invoke(
+            app, ["sync", "--snaptrade-url", snap_url], env={"COLUMNS": "200"}
+        )
+    finally:
+        get_settings.cache_clear()
+    assert outcome.exit_code == 2, outcome.output
+    assert "at plaid" in outcome.output
+    assert "at snaptrade" not in outcome.output
+    assert asyncio.run(_freshness(Settings())) == before
+
+
+def test_rows_name_the_institution(sandboxes):
+    snap_url, plaid_url = sandboxes
+    asyncio.run(_link(Settings(), snap_url, plaid_url))
+    get_settings.cache_clear()
+    try:
+        outcome = CliRunner().invoke(
+            app,
+            ["sync", "--snaptrade-url", snap_url, "--plaid-url", plaid_url],
+            env={"COLUMNS": "200"},
+        )
+    finally:
+        get_settings.cache_clear()
+    assert outcome.exit_code == 0, outcome.output
+    assert "Institution" in outcome.output
+    assert "Charles Schwab (#" in outcome.output
+    assert "Chase (#" in outcome.output
 
 
 def test_watch_syncs_what_is_due_and_stops_after_the_runs_asked(sandboxes):

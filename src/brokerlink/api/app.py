@@ -5,6 +5,7 @@ create_app(settings=…)       the lifespan builds the state from settings
 
 Request bodies over `max_body_bytes` (the setting `BROKERLINK_MAX_BODY_BYTES`, 1 MiB by default)
 are refused with 413 by the outermost middleware, before any route or authentication runs.
+The documentation pages (/docs, /redoc) load nothing from outside the app (`docs.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from brokerlink.accounts.routes import router as accounts_router
+from brokerlink.api.docs import install_docs
 from brokerlink.api.exception_handlers import install_exception_handlers
 from brokerlink.api.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from brokerlink.api.openapi import install_openapi
@@ -66,6 +68,8 @@ def create_app(
         summary="Brokerage and bank accounts through SnapTrade and Plaid, behind one interface.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     if state is not None:
         app.state.brokerlink = state  # usable without running the lifespan (ASGI transport)
@@ -93,6 +97,7 @@ def create_app(
 
         install_web(app)
     install_openapi(app)
+    install_docs(app)
     if max_body_bytes is None:
         max_body_bytes = settings.max_body_bytes if settings is not None else DEFAULT_MAX_BODY_BYTES
     # Added last, so it is the outermost of the app's middleware: it runs before anything else.

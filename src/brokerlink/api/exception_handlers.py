@@ -5,19 +5,29 @@
 
 `code` is stable (clients branch on it); `message` is for people. Application errors carry their
 own status (`BrokerlinkError.status_code`); provider errors map by family, so "could not fetch"
-is never an empty success; request validation names the field; anything else is a 500 whose
-body says nothing about the internals.
+is never an empty success; request validation names the field; a body that is not JSON is 400
+`invalid_json` (`field: "body"`), answered only after the caller is known (FastAPI reads the
+body before a route's dependencies, so the sign-in check is made here first: a signed-out
+caller gets 401 whatever the body); anything else is a 500 whose body says nothing about the
+internals.
+
+The API (`/api/...`, `/health`, `/openapi.json`) always answers JSON. Any other path is the web
+app's: when the app has an error page (`app.state.error_page`, set by the web app), the same
+error is rendered as an HTML page with the same status and code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,7 +40,11 @@ from brokerlink.domain.errors import (
 )
 from brokerlink.errors import BrokerlinkError
 
-__all__ = ["error_body", "install_exception_handlers"]
+__all__ = ["ErrorPage", "error_body", "install_exception_handlers", "is_api_path"]
+
+# (request, status, the error body's "error" object, headers) -> the page
+ErrorPage = Callable[[Request, int, dict[str, Any], dict[str, str]], Response]
+_API_PATHS = frozenset({"/api", "/health", "/openapi.json"})
 
 log = structlog.get_logger("brokerlink.api")
 
@@ -48,6 +62,19 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": body}
 
 
+def is_api_path(path: str) -> bool:
+    return path in _API_PATHS or path.startswith("/api/")
+
+
+def _answer(
+    request: Request, body: dict[str, Any], status: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if page is not None and not is_api_path(request.url.path):
+        return page(request, status, body["error"], dict(headers or {}))
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def _provider_status(error: ProviderError) -> tuple[int, str]:
     if isinstance(error, AuthFailed):
         return 409, "reconnect_required"
@@ -60,7 +87,7 @@ def _provider_status(error: ProviderError) -> tuple[int, str]:
     return 502, "provider_unavailable"
 
 
-async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BrokerlinkError)
     extra: dict[str, Any] = {}
     for name in ("field", "reason", "next_allowed_at", "remaining", "budget", "can_override"):
@@ -79,33 +106,55 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
         )
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(
-        error_body(exc.code, exc.message, **extra), status_code=exc.status_code, headers=headers
-    )
+    return _answer(request, error_body(exc.code, exc.message, **extra), exc.status_code, headers)
 
 
-async def _provider_error(request: Request, exc: Exception) -> JSONResponse:
+async def _provider_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProviderError)
     status, code = _provider_status(exc)
     log.warning("api.provider.failed", path=request.url.path, error=str(exc), code=code)
     headers = {}
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         headers["Retry-After"] = str(int(exc.retry_after + 0.999))
-    return JSONResponse(
-        error_body(
-            code,
-            f"{exc.provider.value} could not complete {exc.operation}: {exc.message}",
-            provider=exc.provider.value,
-            provider_code=exc.code,
-            request_id=exc.request_id,
-        ),
-        status_code=status,
-        headers=headers,
+    body = error_body(
+        code,
+        f"{exc.provider.value} could not complete {exc.operation}: {exc.message}",
+        provider=exc.provider.value,
+        provider_code=exc.code,
+        request_id=exc.request_id,
     )
+    return _answer(request, body, status, headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+def _needs_caller(dependant: Dependant) -> bool:
+    from brokerlink.api.deps import current_user  # deps imports the app state, which imports us
+
+    return any(d.call is current_user or _needs_caller(d) for d in dependant.dependencies)
+
+
+async def _invalid_json(request: Request, item: dict[str, Any]) -> Response:
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and _needs_caller(route.dependant):
+        from brokerlink.api.deps import current_user
+
+        state = request.app.state.brokerlink
+        try:
+            async with state.sessionmaker() as session:
+                await current_user(request, session)
+        except BrokerlinkError as error:
+            return await _app_error(request, error)
+    position = item.get("loc", ("body", None))[-1]
+    reason = str((item.get("ctx") or {}).get("error") or "cannot be parsed")
+    where = f" at character {position}" if isinstance(position, int) else ""
+    body = error_body("invalid_json", f"the body is not valid JSON: {reason}{where}", field="body")
+    return _answer(request, body, 400)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    for item in exc.errors():
+        if item.get("type") == "json_invalid":
+            return await _invalid_json(request, item)
     errors = []
     for item in exc.errors():
         loc = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path", "header")]
@@ -114,41 +163,34 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     message = str(first["message"])
     if first["field"]:
         message = f"{first['field']}: {message}"
-    return JSONResponse(
-        error_body("validation_error", message, field=first["field"], errors=errors),
-        status_code=422,
-    )
+    body = error_body("validation_error", message, field=first["field"], errors=errors)
+    return _answer(request, body, 422)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
-    return JSONResponse(
-        error_body(codes.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail)),
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
+    code = codes.get(exc.status_code, f"http_{exc.status_code}")
+    return _answer(request, error_body(code, str(exc.detail)), exc.status_code, exc.headers)
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+async def _database_error(request: Request, exc: Exception) -> Response:
     # A value the database cannot hold (a NUL character in text, a number past a column's
     # precision) is the request's fault; the transaction was rolled back, nothing was written.
     assert isinstance(exc, StatementError)
     if isinstance(exc, DataError) or isinstance(exc.orig, ValueError):
         log.info("api.request.unstorable", path=request.url.path, error=str(exc.orig))
-        return JSONResponse(
-            error_body("unstorable_value", f"a value in the request cannot be stored: {exc.orig}"),
-            status_code=422,
+        body = error_body(
+            "unstorable_value", f"a value in the request cannot be stored: {exc.orig}"
         )
+        return _answer(request, body, 422)
     return await _unexpected(request, exc)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("api.request.failed", path=request.url.path, error=repr(exc))
-    return JSONResponse(
-        error_body("internal_error", "something went wrong on our side; nothing was changed"),
-        status_code=500,
-    )
+    body = error_body("internal_error", "something went wrong on our side; nothing was changed")
+    return _answer(request, body, 500)
 
 
 def install_exception_handlers(app: FastAPI) -> None:

@@ -49,7 +49,8 @@ SECURITY_SCHEMES: dict[str, Any] = {
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
 
 DESCRIPTIONS: dict[int, str] = {
-    400: "The request cannot be read (`invalid_content_length`).",
+    400: "The request cannot be read: the body is not valid JSON (`invalid_json`, checked after "
+    "sign-in) or its length is malformed (`invalid_content_length`).",
     401: "Not signed in: no API token or session, or one that is expired or revoked "
     "(`not_authenticated`, `invalid_credentials`).",
     403: "Refused: a browser request that changes data without the CSRF header "
@@ -76,7 +77,8 @@ _PROVIDER = "provider"
 ROUTE_STATUSES: dict[str, tuple[int | str, ...]] = {
     "POST /api/auth/login": (401, 429),
     "POST /api/connections": (_PROVIDER,),
-    "POST /api/connections/complete": (_PROVIDER,),
+    # Another user's signed state is not found, like another user's ids.
+    "POST /api/connections/complete": (_PROVIDER, 404),
     "POST /api/connections/{connection_id}/reconnect": (_PROVIDER,),
     "DELETE /api/connections/{connection_id}": (_PROVIDER,),
     "POST /api/connections/{connection_id}/refresh": (_PROVIDER, 429),
@@ -90,7 +92,7 @@ ROUTE_STATUSES: dict[str, tuple[int | str, ...]] = {
     "POST /api/snaptrade/create-connection-url": (_PROVIDER,),
     "POST /api/snaptrade/refresh-holdings": (_PROVIDER, 404, 429),
     "POST /api/plaid/create-link-token": (_PROVIDER,),
-    "POST /api/plaid/exchange-public-token": (_PROVIDER,),
+    "POST /api/plaid/exchange-public-token": (_PROVIDER, 404),
     "POST /api/plaid/refresh-holdings": (_PROVIDER, 404, 429),
 }
 

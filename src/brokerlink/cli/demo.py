@@ -6,12 +6,20 @@ through SnapTrade's connection portal and Chase through Plaid's Hosted Link (the
 follows, with the router's reason for each), syncs every account into the store, consolidates the
 portfolio, and prints connections, accounts with their capabilities, the sync summary and the
 consolidated portfolio. Each run replaces the previous run's demo user.
+
+Output: stdout is line-buffered, so a log line (stderr) never lands inside a table when both
+go to one pipe; when stdout is not a terminal the tables are as wide as they need (not cut to
+80 columns). While serving it prints the sandboxes' addresses and the `brokerlink sync` command
+that uses them, and SIGINT or SIGTERM stops it whether or not it runs in the foreground (a
+background job starts with SIGINT ignored, and the embedded servers must not swallow it).
 """
 
 import asyncio
+import io
+import signal
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from html.parser import HTMLParser
 from secrets import token_urlsafe
 from typing import Annotated
@@ -19,13 +27,13 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.api import AppState, create_app
 from brokerlink.auth import AuthService
 from brokerlink.cli._serve import serve_in_background
+from brokerlink.cli.demo_output import console as _console
+from brokerlink.cli.demo_output import render
 from brokerlink.config import Settings, get_settings
 from brokerlink.connections import LinkResult, LinkService, LinkStart
 from brokerlink.db import migrate
@@ -92,6 +100,8 @@ class DemoResult:
     email: str = DEMO_EMAIL
     password: str = ""
     url: str | None = None
+    snaptrade_url: str | None = None
+    plaid_url: str | None = None
     links: list[LinkedInstitution] = field(default_factory=list)
     sync: SyncSummary | None = None
     consolidation: ConsolidationSummary | None = None
@@ -243,6 +253,7 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
             PlaidClient(PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET, base_url=plaid_url) as plaid,
             httpx.AsyncClient(timeout=10) as browser,
         ):
+            result.snaptrade_url, result.plaid_url = snap_url, plaid_url
             coverage = load_coverage()
             snaptrade = SnapTradeConnector(
                 snap, secrets, institution_lookup=coverage.slug_for_snaptrade
@@ -330,91 +341,34 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
     return result
 
 
-def _money(value: Decimal | None, places: int = 2) -> str:
-    return "—" if value is None else f"{value:,.{places}f}"
-
-
-def _quantity(value: Decimal) -> str:
-    text = f"{value:,.6f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def render(result: DemoResult, console: Console) -> None:
-    links = Table(title="Connections (offline sandboxes)", title_justify="left")
-    for column in ("Institution", "Provider", "Why"):
-        links.add_column(column)
-    for link in result.links:
-        links.add_row(link.institution, link.provider.value, link.reason)
-    console.print(links)
-
-    accounts = Table(title="Accounts", title_justify="left")
-    for column in (
-        "Institution",
-        "Account",
-        "Mask",
-        "Type",
-        "Provider",
-        "Trading",
-        "Realtime",
-        "Status",
-        "Positions",
-    ):
-        accounts.add_column(column)
-    for link in result.links:
-        for a in link.accounts:
-            accounts.add_row(
-                link.connection.institution_name,
-                a.name or a.provider_account_id,
-                a.number_mask or "—",
-                a.type.value,
-                link.provider.value,
-                "yes" if a.capabilities.trading else "no",
-                "yes" if a.capabilities.realtime else "no",
-                a.sync_status.value,
-                str(result.positions_per_account.get(a.id, "—")),
-            )
-    console.print(accounts)
-
-    if result.sync is not None:
-        s = result.sync
-        console.print(
-            f"[bold]Sync:[/bold] {s.connections_ok} connections ok, {s.connections_failed} "
-            f"failed; {s.accounts_synced} accounts, {s.positions_written} positions written; "
-            f"{s.provider_calls} provider calls ({s.calls_per_account:.1f} per account) "
-            f"in {s.seconds:.2f} s"
-        )
-
-    portfolio = Table(title="Consolidated portfolio (analysis view)", title_justify="left")
-    for column in ("Ticker", "Shares", "Type", "Ccy", "Sources", "Metadata from"):
-        portfolio.add_column(column, justify="right" if column == "Shares" else "left")
-    for ticker, line in sorted(result.analysis.items()):
-        label = f"{ticker} (cash)" if line.is_cash_proxy else ticker
-        portfolio.add_row(
-            label,
-            _quantity(line.shares),
-            line.type,
-            line.currency,
-            str(line.sources),
-            line.provider.value,
-        )
-    console.print(portfolio)
-    if result.consolidation is not None:
-        c = result.consolidation
-        cash = ", ".join(f"{ccy} {_money(v)}" for ccy, v in sorted(c.cash.items())) or "none"
-        console.print(
-            f"[bold]{c.positions} positions[/bold] from {', '.join(c.providers)}; "
-            f"{c.superseded} superseded; cash {cash}; store {result.database}"
-        )
+async def _until_stopped() -> None:
+    """Until SIGINT or SIGTERM. Installed after the servers started, so it replaces theirs."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 async def _wait_forever(result: DemoResult, state: AppState) -> None:
-    console = Console()
+    console = _console()
     console.print(
         f"\n[bold green]brokerlink is running at {result.url}[/bold green]\n"
         f"  sign in as [bold]{result.email}[/bold] with password [bold]{result.password}[/bold]\n"
-        f"  API docs: {result.url}/docs    (Ctrl-C stops it)"
+        f"  API docs: {result.url}/docs\n"
+        f"  SnapTrade sandbox: {result.snaptrade_url}    Plaid sandbox: {result.plaid_url}\n"
+        f"  sync the demo's store from another shell while this runs:\n"
+        f"    brokerlink sync --snaptrade-url {result.snaptrade_url} "
+        f"--plaid-url {result.plaid_url}\n"
+        "  Ctrl-C (or SIGTERM) stops it",
+        soft_wrap=True,
     )
-    await asyncio.Event().wait()
+    await _until_stopped()
+    console.print("brokerlink demo stopped")
 
 
 def demo(
@@ -426,8 +380,11 @@ def demo(
     """Link Schwab, Fidelity and Chase on the offline sandboxes, sync, show the portfolio,
     then open the web app on the same sandboxes with a demo login."""
     settings = get_settings()
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Each line out at once: a log line (stderr) is never written inside a table.
+        sys.stdout.reconfigure(line_buffering=True)
     configure_logging(log_level, json=settings.log_json)
-    console = Console()
+    console = _console()
     if settings.snaptrade_live:
         console.print(
             "[yellow]SnapTrade credentials are set in the environment; the demo still runs on "

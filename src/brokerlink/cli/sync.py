@@ -1,4 +1,10 @@
-"""`brokerlink sync`: every connection (or one user's) into the store, with progress."""
+"""`brokerlink sync`: every connection (or one user's) into the store, with progress.
+
+A provider the connections need but the run has no way to reach (no credentials in the
+environment, no `--snaptrade-url` / `--plaid-url`) is refused before anything is synced, with
+what to set (exit status 2): nothing is fetched and no account's freshness changes. Each row
+names the connection by its institution.
+"""
 
 import asyncio
 from typing import Annotated
@@ -12,18 +18,67 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from brokerlink.config import Settings, get_settings
 from brokerlink.db import migrate
 from brokerlink.db.session import create_engine, create_sessionmaker
+from brokerlink.domain.enums import Provider
 from brokerlink.log import configure_logging
 from brokerlink.repositories import ConnectionRepository
-from brokerlink.runtime import provider_connectors
+from brokerlink.routing.router import provider_for_account
+from brokerlink.runtime import Connectors, provider_connectors
 from brokerlink.secrets import secret_store_from_settings
 from brokerlink.sync import ConnectionOutcome, Scheduler, SyncEngine, SyncSchedule, SyncSummary
 
 __all__ = ["sync"]
 
 
-async def _count(sessionmaker: async_sessionmaker[AsyncSession], user: int | None) -> int:
+# What to set, per provider, when a run cannot reach it.
+HOW_TO_CONFIGURE = {
+    Provider.SNAPTRADE: (
+        "set SNAPTRADE_CLIENT_ID and SNAPTRADE_CONSUMER_KEY for the real service, or pass "
+        "--snaptrade-url with a running SnapTrade sandbox (`make demo` prints its address)"
+    ),
+    Provider.PLAID: (
+        "set PLAID_CLIENT_ID and PLAID_SECRET for the real service, or pass --plaid-url with a "
+        "running Plaid sandbox (`make demo` prints its address)"
+    ),
+}
+
+
+class NotConfigured(Exception):
+    """Connections need providers this run cannot reach; nothing was synced."""
+
+    def __init__(self, missing: dict[Provider, int]) -> None:
+        self.missing = missing
+        super().__init__(
+            "; ".join(f"{n} connection(s) at {p.value}" for p, n in sorted(missing.items()))
+        )
+
+
+async def _connections(
+    sessionmaker: async_sessionmaker[AsyncSession], user: int | None
+) -> dict[int, tuple[Provider, str]]:
+    """The connections a run syncs: provider and institution name, by id."""
     async with sessionmaker() as session:
-        return len(await ConnectionRepository.from_session(session).list_syncable(user))
+        found = await ConnectionRepository.from_session(session).list_syncable(user)
+    return {c.id: (provider_for_account(c.provider), c.institution_name) for c in found}
+
+
+def _check_configured(connections: dict[int, tuple[Provider, str]], available: Connectors) -> None:
+    configured = available.by_provider()
+    missing: dict[Provider, int] = {}
+    for provider, _name in connections.values():
+        if provider not in configured:
+            missing[provider] = missing.get(provider, 0) + 1
+    if missing:
+        raise NotConfigured(missing)
+
+
+def refusal(error: NotConfigured) -> str:
+    """What the person reads when the run is refused: what is missing and what to set."""
+    lines = ["Nothing was synced: the connections need a provider this run cannot reach."]
+    for provider, count in sorted(error.missing.items()):
+        noun = "connection is" if count == 1 else "connections are"
+        lines.append(f"  {count} {noun} at {provider.value}: {HOW_TO_CONFIGURE[provider]}.")
+    lines.append("No account was changed.")
+    return "\n".join(lines)
 
 
 async def _watch(
@@ -44,6 +99,9 @@ async def _watch(
         async with provider_connectors(
             settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
         ) as connectors:
+            connections = await _connections(sessionmaker, None)
+            _check_configured(connections, connectors)
+            named = {cid: name for cid, (_p, name) in connections.items()}
             schedule = SyncSchedule.from_settings(settings)
             console.print(
                 f"providers: {connectors.describe()}; intervals: "
@@ -53,7 +111,9 @@ async def _watch(
                 SyncEngine(sessionmaker, connectors.by_provider()), sessionmaker, schedule
             )
             await scheduler.run(
-                tick_seconds=tick, runs=runs, on_run=lambda summary: render(summary, console)
+                tick_seconds=tick,
+                runs=runs,
+                on_run=lambda summary: render(summary, console, named),
             )
     finally:
         await engine.dispose()
@@ -65,7 +125,7 @@ async def _run(
     snaptrade_url: str | None,
     plaid_url: str | None,
     console: Console,
-) -> SyncSummary:
+) -> tuple[SyncSummary, dict[int, str]]:
     url = settings.database_url_resolved
     await migrate.upgrade_async(url)
     engine = create_engine(url)
@@ -75,8 +135,11 @@ async def _run(
         async with provider_connectors(
             settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
         ) as connectors:
+            connections = await _connections(sessionmaker, user)
+            _check_configured(connections, connectors)
             console.print(f"providers: {connectors.describe()}; store: {engine.url}")
-            total = await _count(sessionmaker, user)
+            total = len(connections)
+            named = {cid: name for cid, (_p, name) in connections.items()}
             with Progress(
                 TextColumn("[bold]sync"),
                 BarColumn(),
@@ -93,24 +156,27 @@ async def _run(
 
                 engine_ = SyncEngine(sessionmaker, connectors.by_provider(), on_connection=advance)
                 if user is None:
-                    return await engine_.sync_all()
-                return await engine_.sync_user(user)
+                    return await engine_.sync_all(), named
+                return await engine_.sync_user(user), named
     finally:
         await engine.dispose()
 
 
-def render(summary: SyncSummary, console: Console) -> None:
+def render(summary: SyncSummary, console: Console, names: dict[int, str] | None = None) -> None:
+    """A row per connection, named by its institution (and its id), then the totals."""
+    names = names or {}
     table = Table(title="Connections", title_justify="left")
-    for column in ("Connection", "Provider", "Result", "Accounts", "Positions", "Error"):
-        table.add_column(column)
+    for column in ("Institution", "Provider", "Result", "Accounts", "Positions", "Error"):
+        table.add_column(column, overflow="fold")
     for c in summary.connections:
         result = (
             "skipped"
             if c.skipped
             else ("ok" if c.ok else ("reconnect needed" if c.broken else "failed"))
         )
+        name = names.get(c.connection_id)
         table.add_row(
-            str(c.connection_id),
+            f"{name} (#{c.connection_id})" if name else f"connection #{c.connection_id}",
             c.provider.value,
             result,
             f"{sum(1 for a in c.accounts if a.ok)}/{len(c.accounts)}",
@@ -147,10 +213,14 @@ def sync(
     settings = get_settings()
     configure_logging(log_level, json=settings.log_json)
     console = Console()
-    if watch:
-        asyncio.run(_watch(settings, snaptrade_url, plaid_url, console, tick, runs))
-        return
-    summary = asyncio.run(_run(settings, user, snaptrade_url, plaid_url, console))
-    render(summary, console)
+    try:
+        if watch:
+            asyncio.run(_watch(settings, snaptrade_url, plaid_url, console, tick, runs))
+            return
+        summary, named = asyncio.run(_run(settings, user, snaptrade_url, plaid_url, console))
+    except NotConfigured as error:
+        Console(stderr=True).print(refusal(error), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    render(summary, console, named)
     if summary.connections_failed:
         raise typer.Exit(1)

@@ -1,8 +1,10 @@
 """The state a provider's connection flow carries back: who started it, for what, until when.
 
 It rides in the redirect URL, so it is signed (HMAC-SHA256 with the app's key) and expires; the
-completing request must come from the same user. It holds no secret: a Plaid link token is
-useless without the app's client secret.
+completing request must come from the same user: another user's state is not found (404
+`not_found`, as another user's ids are), never a hint that the flow exists. A state that is
+not ours or is malformed is 422 `validation_error` naming `state`; an expired one too, with
+"start again". It holds no secret: a Plaid link token is useless without the app's client secret.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from brokerlink.domain.enums import Provider
-from brokerlink.errors import ValidationError
+from brokerlink.errors import NotFoundError, ValidationError
 
 __all__ = ["LinkState", "sign_state", "verify_state"]
 
@@ -80,7 +82,7 @@ def verify_state(text: str, key: bytes, *, user_id: int, now: datetime) -> LinkS
     except (KeyError, TypeError, ValueError) as error:
         raise ValidationError("the connection state is not valid", field="state") from error
     if state.user_id != user_id:
-        raise ValidationError("the connection was started by another user", field="state")
+        raise NotFoundError("no such connection flow")
     if state.expires_at <= now:
         raise ValidationError("the connection flow expired; start again", field="state")
     return state

@@ -10,6 +10,10 @@
 
 Pages read the store through the read models (AccountsView, portfolio_out, institution_cards):
 loading a page never calls a provider. Signed-out visitors are sent to /login.
+
+An error on any path outside the API (an unknown address, a bad query such as an over-long
+`?q=`, a failure) answers an HTML page (`error.html`) in plain words, with the status and the
+stable code of the JSON error the API would give; `/api` stays JSON.
 """
 
 from __future__ import annotations
@@ -197,7 +201,70 @@ async def portfolio_page(
     return _page(request, "portfolio.html", user, page=view.portfolio_view(portfolio, accounts))
 
 
+_TITLES = {
+    401: "Sign in to see this page",
+    403: "This can't be done here",
+    404: "Page not found",
+    405: "This page can't be used that way",
+    413: "That was too much to send",
+    422: "This address has something we can't use",
+    429: "Too many tries",
+    500: "Something went wrong on our side",
+    502: "A provider did not answer",
+    503: "A provider is not available",
+}
+
+
+def _what(status: int, error: dict[str, Any], path: str) -> tuple[str, str | None]:
+    """The page's sentence and, for bad input, which part of the address is at fault."""
+    if status == 404:
+        return (
+            f"There is no page at {path}. The address may be mistyped, or what it pointed to "
+            "was removed.",
+            None,
+        )
+    if status == 422:
+        field = error.get("field") or "a value"
+        first = (error.get("errors") or [{}])[0]
+        words = str(first.get("message") or error.get("message", ""))
+        words = words[:1].lower() + words[1:]
+        return (f"The “{field}” part of the address is not valid: {words}.", None)
+    if status >= 500:
+        return ("Nothing was changed. Try again in a moment.", str(error.get("message", "")))
+    message = str(error.get("message", ""))
+    return (message[:1].upper() + message[1:] + ".", None)
+
+
+def error_page(
+    request: Request, status: int, error: dict[str, Any], headers: dict[str, str]
+) -> Response:
+    """The web app's error page for `error` (the JSON error's "error" object)."""
+    text, detail = _what(status, error, request.url.path)
+    links = [("Back to your accounts", "/"), ("Connect an account", "/connect")]
+    if status == 401:
+        links = [("Sign in", "/login")]
+    elif request.url.path.startswith("/connect"):
+        links = [("Back to the institution list", "/connect"), ("Your accounts", "/")]
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "user": None,
+            "path": request.url.path,
+            "status": status,
+            "code": str(error.get("code", f"http_{status}")),
+            "title": _TITLES.get(status, "Something went wrong"),
+            "text": text,
+            "detail": detail,
+            "links": links,
+        },
+        status_code=status,
+        headers={**headers, **_NO_STORE},
+    )
+
+
 def install_web(app: FastAPI) -> None:
-    """Mount the pages and their static files on `app`."""
+    """Mount the pages and their static files on `app`, and its error page."""
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.state.error_page = error_page

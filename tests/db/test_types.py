@@ -132,7 +132,11 @@ class TestJSON:
 
         loaded = await session.get(Account, graph.account.id)
 
-        assert loaded.capabilities_json == {"trading": True, "realtime": False}
+        assert loaded.capabilities_json == {
+            "trading": True,
+            "realtime": False,
+            "trading_block": None,
+        }
         assert loaded.capabilities.trading is True
 
 

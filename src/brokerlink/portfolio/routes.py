@@ -10,19 +10,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from brokerlink.accounts.schemas import PositionOut
+from brokerlink.accounts.schemas import AccountOut, PositionOut
 from brokerlink.accounts.service import AccountsView, position_out
 from brokerlink.api.deps import CurrentUser, DbSession, State
 from brokerlink.api.state import AppState
 from brokerlink.errors import NotFoundError
 from brokerlink.models import Portfolio, User
 from brokerlink.portfolio.cache import DataVersion, data_version, fresh_until, preferences_key
-from brokerlink.portfolio.consolidate import ConsolidatedPortfolio, DuplicateAccount, is_cash
+from brokerlink.portfolio.consolidate import (
+    ConsolidatedPortfolio,
+    DuplicateAccount,
+    contract_multiplier,
+    is_cash,
+)
 from brokerlink.portfolio.schemas import (
     AnalysisLineOut,
     ConsolidationOut,
     DuplicateOut,
     HoldingOut,
+    ManualAccountIn,
     ManualPositionIn,
     ManualPositionPatch,
     PortfolioOut,
@@ -31,7 +37,11 @@ from brokerlink.portfolio.schemas import (
     Slice,
     SourceOut,
 )
-from brokerlink.portfolio.service import ConsolidationSummary, PortfolioService
+from brokerlink.portfolio.service import (
+    ConsolidationSummary,
+    PortfolioService,
+    duplicate_effects,
+)
 from brokerlink.repositories import PortfolioRepository
 
 __all__ = ["build_portfolio", "router"]
@@ -102,16 +112,31 @@ def build_portfolio(
         priced = [r for r in rows if r.price is not None]
         latest = max(priced, key=lambda r: (r.as_of is not None, r.as_of or 0)) if priced else None
         price = latest.price if latest is not None else None
+        multiplier = contract_multiplier(rows[0].kind)
         if value is None and price is not None:
-            value = price * quantity
+            value = price * quantity * multiplier
+        # Sources quoting different prices: the price shown is the average their values imply,
+        # so that quantity × price × multiplier is the value shown.
+        averaged = (
+            value is not None
+            and quantity != 0
+            and len({r.price for r in priced}) > 1
+            and all(r.market_value is not None for r in rows)
+        )
+        if averaged:
+            assert value is not None
+            price = (value / (quantity * multiplier)).quantize(_PLACES)
         stamps = [r.as_of for r in rows if r.as_of is not None]
         holdings.append(
             HoldingOut(
                 ticker=ticker,
+                name=next((r.name for r in rows if r.name), None),
                 type=rows[0].kind,
+                multiplier=multiplier,
                 currency=currency,
                 quantity=quantity,
                 price=price,
+                price_averaged=averaged,
                 value=value,
                 weight=(value / totals[currency]).quantize(_PLACES)
                 if value is not None and totals.get(currency)
@@ -158,8 +183,14 @@ def build_portfolio(
                 dropped_account_id=int(d.loser.key),
                 dropped_provider=d.loser.provider.value,
                 reason=d.reason,
+                kept_by_user=d.by_user,
+                kept_value=effect.kept_value,
+                dropped_value=effect.dropped_value,
+                totals_if_switched=effect.totals_if_switched,
             )
-            for d in duplicates
+            for d, effect in zip(
+                duplicates, duplicate_effects(result, duplicates, totals), strict=True
+            )
         ],
         superseded=len(result.superseded),
         stale_accounts=stale_accounts,
@@ -323,7 +354,35 @@ async def list_manual(state: State, session: DbSession, user: CurrentUser) -> li
     return [p for p in positions if p.provider == "manual"]
 
 
-@router.post("/api/manual-positions", response_model=PositionOut, status_code=201)
+@router.post(
+    "/api/manual-accounts",
+    response_model=AccountOut,
+    status_code=201,
+    responses={422: {"description": "No name, or a bad currency code."}},
+)
+async def add_manual_account(
+    body: ManualAccountIn, state: State, session: DbSession, user: CurrentUser
+) -> AccountOut:
+    """An account of the user's own for manual positions; it is never synced or refreshed."""
+    account = await service(state, session, user).add_manual_account(
+        user.id, name=body.name, currency=body.currency
+    )
+    return await AccountsView(session, policy=state.policy, clock=state.clock).account(
+        user.id, account.id
+    )
+
+
+@router.post(
+    "/api/manual-positions",
+    response_model=PositionOut,
+    status_code=201,
+    responses={
+        409: {
+            "description": "The account already holds this ticker by hand and `on_existing` "
+            "was not given (`manual_position_exists`)."
+        }
+    },
+)
 async def add_manual(
     body: ManualPositionIn, state: State, session: DbSession, user: CurrentUser
 ) -> PositionOut:
@@ -335,7 +394,9 @@ async def add_manual(
         kind=body.kind,
         cost_basis=body.cost_basis,
         price=body.price,
+        value=body.value,
         account_id=body.account_id,
+        on_existing=body.on_existing,
     )
     return position_out(row)
 
@@ -354,6 +415,8 @@ async def update_manual(
         quantity=body.quantity,
         cost_basis=body.cost_basis,
         price=body.price,
+        value=body.value,
+        kind=body.kind,
     )
     return position_out(row)
 

@@ -99,3 +99,13 @@ class TestFormatting:
         assert view.provider_label("manual") == "Manual"
         assert view.type_label("mutual_fund") == "Mutual fund"
         assert view.type_label("etf") == "ETF"
+
+
+class TestCashChart:
+    def test_one_currency_is_a_figure_not_a_chart(self) -> None:
+        assert view._cash_chart({"USD": Decimal("10")}) == []
+
+    def test_two_currencies_are_compared(self) -> None:
+        [chart] = view._cash_chart({"USD": Decimal("30"), "EUR": Decimal("10")})
+        assert chart.title == "Cash per currency"
+        assert "EUR: 25.0%; USD: 75.0%" in str(chart.svg)

@@ -90,6 +90,18 @@ async def test_manual_entries_from_the_accounts_page(site: Site, browser: Browse
     await entry.get_by_role("button", name="Delete BTC").click()
     await expect(page.locator(".manual-entry[data-ticker='BTC']")).to_have_count(0)
     assert (await client.get("/api/manual-positions")).json() == []
+
+    # An account of one's own, made from the same dialog.
+    await _add(page, ticker="ETH", kind="crypto", quantity="2", amount="3000")
+    dialog = page.locator("#manual-dialog")
+    await dialog.get_by_label("Account", exact=True).select_option("new")
+    await dialog.get_by_label("New account name").fill("Cold wallet")
+    await dialog.get_by_role("button", name="Save").click()
+    wallet = page.locator("article.account[data-provider='manual']", has_text="Cold wallet")
+    await expect(wallet.locator(".manual-entry[data-ticker='ETH']")).to_contain_text(
+        "2 × $3,000.00 = $6,000.00"
+    )
+    await expect(wallet).to_contain_text("Entered by you")
     assert watch.unexpected() == []
     await context.close()
 

@@ -44,6 +44,7 @@ BODIES: dict[str, dict[str, Any]] = {
         "price": "10",
     },
     "PATCH /api/manual-positions/{position_id}": {"quantity": "2", "cost_basis": "1", "price": "1"},
+    "POST /api/manual-accounts": {"name": "Cold wallet", "currency": "USD"},
     "PUT /api/duplicates/preference": {"keep_account_id": 1},
     "POST /api/accounts/{account_id}/orders/preview": {**BUY, "time_in_force": "day"},
     "POST /api/accounts/{account_id}/orders": {**BUY, "time_in_force": "day"},

@@ -48,11 +48,27 @@ class TestBars:
         assert widths[0] == 2 * widths[1]
         assert "$60 · 60.0%" in svg
 
-    def test_long_labels_are_shortened_but_kept_in_the_tooltip(self) -> None:
+    def test_long_labels_wrap_onto_a_second_line_whole(self) -> None:
         label = "Charles Schwab · Schwab Individual Brokerage With A Very Long Name ••2207"
         svg = str(charts.bars([charts.Part(label, Decimal(1), Decimal(1))], title="t"))
         assert f"<title>{label}: 100.0%</title>" in svg
-        assert "…</text>" in svg
+        lines = re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg)
+        assert len(lines) == 2
+        assert " ".join(lines) == label  # every word shown, nothing cut
+
+    def test_only_a_label_longer_than_two_lines_is_shortened(self) -> None:
+        label = " ".join(["Brokerage"] * 20)
+        svg = str(charts.bars([charts.Part(label, Decimal(1), Decimal(1))], title="t"))
+        assert svg.count("<tspan") == 2
+        assert "…</tspan>" in svg
+
+    def test_the_largest_value_ends_inside_the_chart(self) -> None:
+        values = ["$1,234,567,890.12", "$1.00"]
+        svg = str(charts.bars(_parts("0.9999", "0.0001"), title="t", values=values, width=320))
+        starts = re.findall(r'<text x="([\d.]+)"[^>]*class="chart-value"', svg)
+        text = f"{values[0]} · 100.0%"
+        # 6.1 units per character of 11px text (digits): the value's right end is inside.
+        assert float(starts[0]) + len(text) * 6.1 <= 320
 
     def test_empty(self) -> None:
         assert "Nothing to show" in str(charts.bars([], title="t"))
@@ -83,3 +99,13 @@ class TestFormatting:
         assert view.provider_label("manual") == "Manual"
         assert view.type_label("mutual_fund") == "Mutual fund"
         assert view.type_label("etf") == "ETF"
+
+
+class TestCashChart:
+    def test_one_currency_is_a_figure_not_a_chart(self) -> None:
+        assert view._cash_chart({"USD": Decimal("10")}) == []
+
+    def test_two_currencies_are_compared(self) -> None:
+        [chart] = view._cash_chart({"USD": Decimal("30"), "EUR": Decimal("10")})
+        assert chart.title == "Cash per currency"
+        assert "EUR: 25.0%; USD: 75.0%" in str(chart.svg)

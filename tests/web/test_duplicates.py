@@ -4,10 +4,12 @@ Schwab is linked twice: through SnapTrade and, with SnapTrade switched off, thro
 sandboxes give the two individual accounts different masks, so the Plaid one is given the
 SnapTrade one's mask: the same institution, mask and type make a duplicate.
 
-Screenshot: test-artifacts/portfolio-duplicates.png.
+Screenshots: test-artifacts/portfolio-duplicates.png, portfolio-duplicates-switched.png.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -37,7 +39,8 @@ async def test_a_duplicate_is_shown_and_resolved(site: Site, browser: Browser) -
                 update(Account).where(Account.id == individual["id"]).values(number_mask="2207")
             )
             await session.commit()
-        before = (await api.get("/api/portfolio")).json()["duplicates"]
+        before_body = (await api.get("/api/portfolio")).json()
+    before = before_body["duplicates"]
     assert [d["kept_provider"] for d in before] == ["snaptrade"]
 
     watch = ConsoleWatch()
@@ -48,14 +51,32 @@ async def test_a_duplicate_is_shown_and_resolved(site: Site, browser: Browser) -
     await page.get_by_role("link", name="Portfolio").click()
     duplicate = page.locator("#duplicates .duplicate")
     await expect(duplicate).to_have_count(1)
-    await expect(duplicate).to_contain_text("look like the same account")
-    await expect(duplicate).to_contain_text("Counted through Charles Schwab · Schwab Individual")
+    # Which two connections (provider, when linked), which one counts, what the total becomes.
+    await expect(duplicate).to_contain_text("Charles Schwab · Schwab Individual")
+    await expect(duplicate).to_contain_text("is linked twice")
+    counted = duplicate.locator(".dup-side.is-counted")
+    await expect(counted).to_contain_text('SnapTrade connection "Charles Schwab", linked ')
+    await expect(counted).to_contain_text("Counted")
+    other = duplicate.locator(".dup-side:not(.is-counted)")
+    await expect(other).to_contain_text('Plaid connection "Charles Schwab", linked ')
+    await expect(other).to_contain_text("Not counted")
+    after = before_body["duplicates"][0]["totals_if_switched"]["USD"]
+    total_after = f"${Decimal(after):,.2f}"
+    await expect(duplicate.locator(".dup-effect")).to_contain_text(
+        f"${Decimal(before_body['totals']['USD']):,.2f} to {total_after}"
+    )
     await shot(page, "portfolio-duplicates")
-    await duplicate.get_by_role("button", name="instead").click()
-    await expect(page.locator("#flash")).to_contain_text("Now counting Charles Schwab")
-    await expect(duplicate).to_contain_text("(Plaid)")
+    button = duplicate.get_by_role("button", name="Count the Plaid connection instead")
+    await button.click()
+    await expect(page.locator("#flash")).to_contain_text(
+        'Now counting the Plaid connection "Charles Schwab"'
+    )
+    await expect(page.locator("#flash")).to_contain_text(f"Total value: {total_after}.")
+    await expect(page.locator("#total-USD")).to_have_text(total_after)
+    await expect(duplicate.locator(".dup-side.is-counted")).to_contain_text("Plaid connection")
     await expect(page.locator("#duplicates .duplicate")).to_have_attribute(
         "data-kept", str(individual["id"])
     )
+    await shot(page, "portfolio-duplicates-switched")
     assert watch.unexpected() == []
     await context.close()

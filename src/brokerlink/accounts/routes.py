@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from brokerlink.accounts.schemas import AccountOut, PositionOut
+from brokerlink.accounts.schemas import AccountOut, NetWorthOut, PositionOut
 from brokerlink.accounts.service import AccountsView
 from brokerlink.api.deps import CurrentUser, DbSession, State
+from brokerlink.repositories import PortfolioRepository
 
 __all__ = ["router"]
 
@@ -28,6 +29,14 @@ async def list_accounts(state: State, session: DbSession, user: CurrentUser) -> 
     """Every account with its provider, capabilities, balances, last sync, staleness and when
     its next refresh is allowed."""
     return await _view(state, session).accounts(user.id)
+
+
+@router.get("/api/net-worth", response_model=NetWorthOut)
+async def get_net_worth(state: State, session: DbSession, user: CurrentUser) -> NetWorthOut:
+    """Assets minus liabilities (credit cards and loans, from their balances), per currency and
+    in the default portfolio's base currency when nothing else is held."""
+    portfolio = await PortfolioRepository.from_session(session).get_or_create_default(user.id)
+    return await _view(state, session).net_worth(user.id, portfolio.base_currency)
 
 
 @router.get("/api/accounts/{account_id}", response_model=AccountOut)

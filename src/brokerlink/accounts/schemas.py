@@ -5,7 +5,15 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-__all__ = ["AccountOut", "Balances", "CapabilitiesOut", "ConnectionOut", "PositionOut"]
+__all__ = [
+    "AccountOut",
+    "Balances",
+    "CapabilitiesOut",
+    "ConnectionOut",
+    "NetWorthOut",
+    "NetWorthLine",
+    "PositionOut",
+]
 
 
 class CapabilitiesOut(BaseModel):
@@ -33,6 +41,8 @@ class AccountOut(BaseModel):
     type: str
     currency: str | None
     provider: str
+    # When the account's connection was made (tells two links of one account apart).
+    linked_at: datetime | None = None
     capabilities: CapabilitiesOut
     status: str  # pending | fresh | stale | broken
     stale: bool
@@ -62,6 +72,7 @@ class PositionOut(BaseModel):
     id: int
     account_id: int
     ticker: str
+    name: str | None = None
     quantity: Decimal
     currency: str
     type: str
@@ -73,3 +84,26 @@ class PositionOut(BaseModel):
     market_value: Decimal | None
     as_of: datetime | None
     price_as_of: datetime | None
+
+
+class NetWorthLine(BaseModel):
+    """One currency: what the accounts hold, what the credit cards and loans owe, the net."""
+
+    currency: str
+    assets: Decimal
+    liabilities: Decimal
+    net: Decimal
+
+
+class NetWorthOut(BaseModel):
+    """Net worth per currency, and in the base currency when every amount is in it.
+
+    `base_net` is None when some amounts are in another currency: no exchange rate is invented
+    (`unconverted` names those currencies)."""
+
+    base_currency: str
+    base_net: Decimal | None
+    unconverted: list[str]
+    lines: list[NetWorthLine]
+    accounts: int
+    liability_accounts: int

@@ -19,6 +19,8 @@ from brokerlink.accounts.schemas import (
     Balances,
     CapabilitiesOut,
     ConnectionOut,
+    NetWorthLine,
+    NetWorthOut,
     PositionOut,
 )
 from brokerlink.domain.enums import Provider
@@ -34,7 +36,10 @@ from brokerlink.models import Position as PositionRow
 from brokerlink.policies.cost_guard import CostGuard, CostPolicy
 from brokerlink.policies.trading_gate import TradingRefused, check_trading_allowed
 
-__all__ = ["AccountsView", "position_out"]
+__all__ = ["LIABILITY_TYPES", "AccountsView", "net_worth", "position_out"]
+
+#: Account types whose balance is owed, not held: counted as liabilities in net worth.
+LIABILITY_TYPES = frozenset({"credit", "credit_card", "loan", "mortgage"})
 
 
 def position_out(row: PositionRow) -> PositionOut:
@@ -42,6 +47,7 @@ def position_out(row: PositionRow) -> PositionOut:
         id=row.id,
         account_id=row.account_id,
         ticker=row.ticker,
+        name=row.name,
         quantity=row.quantity,
         currency=row.currency,
         type=row.type,
@@ -66,6 +72,49 @@ def _balances(rows: Sequence[PositionRow]) -> Balances:
             held[row.currency] += row.market_value
     total = {c: cash.get(c, Decimal(0)) + held.get(c, Decimal(0)) for c in {*cash, *held}}
     return Balances(cash=dict(cash), holdings_value=dict(held), total=total)
+
+
+def net_worth(accounts: Sequence[AccountOut], base_currency: str = "USD") -> NetWorthOut:
+    """Assets minus liabilities per currency. An account whose balance is negative (a credit
+    card's or a loan's balance owed, as the providers' adapters store it, or a margin debt) is a
+    liability of that amount; so is any balance of an account typed as a credit card or loan,
+    whichever sign it was given."""
+    assets: dict[str, Decimal] = defaultdict(Decimal)
+    owed: dict[str, Decimal] = defaultdict(Decimal)
+    liability_accounts = 0
+    for account in accounts:
+        typed = account.type in LIABILITY_TYPES
+        owes = False
+        for currency, amount in account.balances.total.items():
+            if typed or amount < 0:
+                owed[currency] += abs(amount)
+                owes = owes or amount != 0
+            else:
+                assets[currency] += amount
+        liability_accounts += owes
+    currencies = sorted({*assets, *owed})
+    lines = [
+        NetWorthLine(
+            currency=c,
+            assets=assets.get(c, Decimal(0)),
+            liabilities=owed.get(c, Decimal(0)),
+            net=assets.get(c, Decimal(0)) - owed.get(c, Decimal(0)),
+        )
+        for c in currencies
+    ]
+    base = base_currency.upper()
+    unconverted = [c for c in currencies if c != base]
+    base_net = None
+    if not unconverted:
+        base_net = sum((line.net for line in lines), Decimal(0))
+    return NetWorthOut(
+        base_currency=base,
+        base_net=base_net,
+        unconverted=unconverted,
+        lines=lines,
+        accounts=len(accounts),
+        liability_accounts=liability_accounts,
+    )
 
 
 def _trading_reason(account: Account, connection: Connection) -> str | None:
@@ -177,6 +226,9 @@ class AccountsView:
         if connection.status is ConnectionStatus.BROKEN:
             status = AccountSyncStatus.BROKEN
         manual = connection.provider is Provider.MANUAL
+        if manual:
+            # Entered by the user: nothing syncs it, so it is never pending or stale.
+            status = AccountSyncStatus.FRESH
         return AccountOut(
             id=account.id,
             connection_id=connection.id,
@@ -187,6 +239,7 @@ class AccountsView:
             type=account.type.value,
             currency=account.currency,
             provider=connection.provider.value,
+            linked_at=connection.created_at,
             capabilities=CapabilitiesOut(
                 trading=caps.trading and not manual,
                 realtime=caps.realtime,
@@ -205,6 +258,9 @@ class AccountsView:
 
     async def accounts(self, user_id: int) -> list[AccountOut]:
         return [a for c in await self.connections(user_id) for a in c.accounts]
+
+    async def net_worth(self, user_id: int, base_currency: str = "USD") -> NetWorthOut:
+        return net_worth(await self.accounts(user_id), base_currency)
 
     async def account(self, user_id: int, account_id: int) -> AccountOut:
         for account in await self.accounts(user_id):

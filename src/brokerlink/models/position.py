@@ -39,6 +39,8 @@ class Position(IdMixin, TimestampMixin, Base):
     )
     account_id: Mapped[int] = mapped_column(IdType, ForeignKey("accounts.id", ondelete="CASCADE"))
     ticker: Mapped[str] = mapped_column(String(64))
+    # The instrument's name as the provider gave it (what a person reads beside a CUSIP).
+    name: Mapped[str | None] = mapped_column(String(200))
     quantity: Mapped[Decimal] = mapped_column(Quantity())
     currency: Mapped[str] = mapped_column(String(8))
     # The instrument kind (`domain.InstrumentKind` values; legacy rows may hold other words).

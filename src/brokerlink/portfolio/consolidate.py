@@ -34,11 +34,13 @@ __all__ = [
     "AnalysisLine",
     "ConsolidatedPortfolio",
     "DuplicateAccount",
+    "OPTION_MULTIPLIER",
     "MixedCurrencyError",
     "SourcePosition",
     "Superseded",
     "analysis_view",
     "consolidate",
+    "contract_multiplier",
     "detect_duplicate_accounts",
     "is_cash",
 ]
@@ -74,6 +76,16 @@ class SourcePosition:
     price: Decimal | None = None
     as_of: datetime | None = None
     ref: int | None = None  # the stored row's id, when there is one
+    name: str | None = None  # the instrument's name, as the provider gave it
+
+
+#: Shares per option contract: prices are per share, quantities in contracts, from every source.
+OPTION_MULTIPLIER = Decimal(100)
+
+
+def contract_multiplier(kind: str) -> Decimal:
+    """What quantity × price is multiplied by to give a value: 100 for options, else 1."""
+    return OPTION_MULTIPLIER if kind == InstrumentKind.OPTION else Decimal(1)
 
 
 def is_cash(position: SourcePosition) -> bool:
@@ -113,6 +125,7 @@ class DuplicateAccount:
     winner: AccountRef
     loser: AccountRef
     reason: str
+    by_user: bool = False  # the winner is the user's choice, not the provider priority
 
 
 def _norm(text: str) -> str:
@@ -158,6 +171,7 @@ def detect_duplicate_accounts(
                             f"account as {winner.label or winner.key} ({winner.provider.value}); "
                             f"{why}"
                         ),
+                        by_user=chosen in by_key,
                     )
                 )
     return duplicates

@@ -3,35 +3,33 @@ positions and the user's choice between duplicated accounts. Served from the sto
 
 from __future__ import annotations
 
-from collections import defaultdict
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from brokerlink.accounts.schemas import PositionOut
+from brokerlink.accounts.schemas import AccountOut, PositionOut
 from brokerlink.accounts.service import AccountsView, position_out
 from brokerlink.api.deps import CurrentUser, DbSession, State
 from brokerlink.api.state import AppState
 from brokerlink.errors import NotFoundError
 from brokerlink.models import Portfolio, User
 from brokerlink.portfolio.cache import DataVersion, data_version, fresh_until, preferences_key
-from brokerlink.portfolio.consolidate import ConsolidatedPortfolio, DuplicateAccount, is_cash
+from brokerlink.portfolio.holdings import build_portfolio
 from brokerlink.portfolio.schemas import (
     AnalysisLineOut,
     ConsolidationOut,
-    DuplicateOut,
-    HoldingOut,
+    ManualAccountIn,
     ManualPositionIn,
     ManualPositionPatch,
     PortfolioOut,
     PortfolioSummaryOut,
     PreferIn,
-    Slice,
-    SourceOut,
 )
-from brokerlink.portfolio.service import ConsolidationSummary, PortfolioService
+from brokerlink.portfolio.service import (
+    ConsolidationSummary,
+    PortfolioService,
+)
 from brokerlink.repositories import PortfolioRepository
 
 __all__ = ["build_portfolio", "router"]
@@ -39,7 +37,6 @@ __all__ = ["build_portfolio", "router"]
 router = APIRouter(tags=["portfolio"])
 
 Id = Annotated[int, Path(ge=1, le=2**62)]
-_PLACES = Decimal("0.0001")
 
 
 def prefer_accounts(user: User) -> dict[str, str]:
@@ -51,118 +48,6 @@ def prefer_accounts(user: User) -> dict[str, str]:
 def service(state: AppState, session: AsyncSession, user: User) -> PortfolioService:
     return PortfolioService(
         session, cash_proxies=state.cash_proxies, prefer_accounts=prefer_accounts(user)
-    )
-
-
-def _slices(values: dict[tuple[str, str], Decimal], totals: dict[str, Decimal]) -> list[Slice]:
-    out = [
-        Slice(
-            label=label,
-            currency=currency,
-            value=value,
-            weight=(value / totals[currency]).quantize(_PLACES)
-            if totals.get(currency)
-            else Decimal(0),
-        )
-        for (label, currency), value in values.items()
-    ]
-    return sorted(out, key=lambda s: (s.currency, -s.value, s.label))
-
-
-def build_portfolio(
-    portfolio_id: int,
-    name: str,
-    result: ConsolidatedPortfolio,
-    duplicates: list[DuplicateAccount],
-    account_labels: dict[str, str],
-    stale_accounts: int,
-) -> PortfolioOut:
-    """The holdings table and the allocations, from what consolidation counted."""
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for row in result.securities:
-        groups[(row.ticker, row.currency)].append(row)
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for row in result.securities:
-        if row.market_value is not None:
-            totals[row.currency] += row.market_value
-    for currency, amount in result.cash.items():
-        totals[currency] += amount
-    by_type: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    by_account: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    by_provider: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    holdings = []
-    for (ticker, currency), rows in groups.items():
-        quantity = sum((r.quantity for r in rows), Decimal(0))
-        values = [r.market_value for r in rows]
-        value = (
-            sum((v for v in values if v is not None), Decimal(0))
-            if any(v is not None for v in values)
-            else None
-        )
-        priced = [r for r in rows if r.price is not None]
-        latest = max(priced, key=lambda r: (r.as_of is not None, r.as_of or 0)) if priced else None
-        price = latest.price if latest is not None else None
-        if value is None and price is not None:
-            value = price * quantity
-        stamps = [r.as_of for r in rows if r.as_of is not None]
-        holdings.append(
-            HoldingOut(
-                ticker=ticker,
-                type=rows[0].kind,
-                currency=currency,
-                quantity=quantity,
-                price=price,
-                value=value,
-                weight=(value / totals[currency]).quantize(_PLACES)
-                if value is not None and totals.get(currency)
-                else None,
-                as_of=max(stamps) if stamps else None,
-                sources=[
-                    SourceOut(
-                        account_id=int(r.account),
-                        provider=r.provider.value,
-                        quantity=r.quantity,
-                        market_value=r.market_value,
-                    )
-                    for r in rows
-                ],
-            )
-        )
-        for r in rows:
-            if r.market_value is None:
-                continue
-            by_type[(r.kind, currency)] += r.market_value
-            by_account[(account_labels.get(r.account, r.account), currency)] += r.market_value
-            by_provider[(r.provider.value, currency)] += r.market_value
-    for row in result.cash_positions:
-        assert is_cash(row)
-        by_type[("cash", row.currency)] += row.quantity
-        by_account[(account_labels.get(row.account, row.account), row.currency)] += row.quantity
-        by_provider[(row.provider.value, row.currency)] += row.quantity
-    holdings.sort(key=lambda h: (h.currency, -(h.value or Decimal(0)), h.ticker))
-    return PortfolioOut(
-        id=portfolio_id,
-        name=name,
-        last_updated=result.last_updated,
-        providers=sorted(p.value for p in result.providers),
-        holdings=holdings,
-        cash=dict(result.cash),
-        totals=dict(totals),
-        by_type=_slices(by_type, totals),
-        by_account=_slices(by_account, totals),
-        by_provider=_slices(by_provider, totals),
-        duplicates=[
-            DuplicateOut(
-                kept_account_id=int(d.winner.key),
-                kept_provider=d.winner.provider.value,
-                dropped_account_id=int(d.loser.key),
-                dropped_provider=d.loser.provider.value,
-                reason=d.reason,
-            )
-            for d in duplicates
-        ],
-        superseded=len(result.superseded),
-        stale_accounts=stale_accounts,
     )
 
 
@@ -323,7 +208,35 @@ async def list_manual(state: State, session: DbSession, user: CurrentUser) -> li
     return [p for p in positions if p.provider == "manual"]
 
 
-@router.post("/api/manual-positions", response_model=PositionOut, status_code=201)
+@router.post(
+    "/api/manual-accounts",
+    response_model=AccountOut,
+    status_code=201,
+    responses={422: {"description": "No name, or a bad currency code."}},
+)
+async def add_manual_account(
+    body: ManualAccountIn, state: State, session: DbSession, user: CurrentUser
+) -> AccountOut:
+    """An account of the user's own for manual positions; it is never synced or refreshed."""
+    account = await service(state, session, user).add_manual_account(
+        user.id, name=body.name, currency=body.currency
+    )
+    return await AccountsView(session, policy=state.policy, clock=state.clock).account(
+        user.id, account.id
+    )
+
+
+@router.post(
+    "/api/manual-positions",
+    response_model=PositionOut,
+    status_code=201,
+    responses={
+        409: {
+            "description": "The account already holds this ticker by hand and `on_existing` "
+            "was not given (`manual_position_exists`)."
+        }
+    },
+)
 async def add_manual(
     body: ManualPositionIn, state: State, session: DbSession, user: CurrentUser
 ) -> PositionOut:
@@ -335,7 +248,9 @@ async def add_manual(
         kind=body.kind,
         cost_basis=body.cost_basis,
         price=body.price,
+        value=body.value,
         account_id=body.account_id,
+        on_existing=body.on_existing,
     )
     return position_out(row)
 
@@ -354,6 +269,8 @@ async def update_manual(
         quantity=body.quantity,
         cost_basis=body.cost_basis,
         price=body.price,
+        value=body.value,
+        kind=body.kind,
     )
     return position_out(row)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +14,7 @@ __all__ = [
     "ConsolidationOut",
     "DuplicateOut",
     "HoldingOut",
+    "ManualAccountIn",
     "ManualPositionIn",
     "ManualPositionPatch",
     "PortfolioOut",
@@ -32,10 +34,18 @@ class SourceOut(BaseModel):
 
 class HoldingOut(BaseModel):
     ticker: str
+    # The instrument's name as the provider gave it (None for manual entries).
+    name: str | None = None
     type: str
+    # value = quantity × price × multiplier: 100 for options (quantity in contracts, price per
+    # share), 1 for everything else.
+    multiplier: Decimal = Decimal(1)
     currency: str
     quantity: Decimal
     price: Decimal | None
+    # True when the sources quote different prices: `price` is then value ÷ (quantity ×
+    # multiplier), their average.
+    price_averaged: bool = False
     value: Decimal | None
     # Share of the portfolio's value in the same currency (None: value unknown).
     weight: Decimal | None
@@ -56,6 +66,12 @@ class DuplicateOut(BaseModel):
     dropped_account_id: int
     dropped_provider: str
     reason: str
+    # The kept account is the user's choice (else the provider priority chose it).
+    kept_by_user: bool = False
+    # Each side's value per currency, and the portfolio's totals were the dropped one counted.
+    kept_value: dict[str, Decimal] = {}
+    dropped_value: dict[str, Decimal] = {}
+    totals_if_switched: dict[str, Decimal] = {}
 
 
 class PortfolioOut(BaseModel):
@@ -109,13 +125,27 @@ class ManualPositionIn(BaseModel):
     kind: InstrumentKind = InstrumentKind.EQUITY
     cost_basis: Decimal | None = Field(default=None, ge=0, max_digits=24, decimal_places=8)
     price: Decimal | None = Field(default=None, ge=0, max_digits=24, decimal_places=8)
+    # The holding's total value instead of a unit price (price = value / quantity).
+    value: Decimal | None = Field(default=None, ge=0, max_digits=24, decimal_places=8)
     account_id: int | None = Field(default=None, ge=1, le=2**62)
+    # When the account already holds this ticker by hand: add to it, or replace it. Without
+    # it such an entry is refused with 409 `manual_position_exists`.
+    on_existing: Literal["add", "replace"] | None = None
 
 
 class ManualPositionPatch(BaseModel):
     quantity: Decimal | None = Field(default=None, ge=0, max_digits=20, decimal_places=8)
     cost_basis: Decimal | None = Field(default=None, ge=0, max_digits=24, decimal_places=8)
     price: Decimal | None = Field(default=None, ge=0, max_digits=24, decimal_places=8)
+    value: Decimal | None = Field(default=None, ge=0, max_digits=24, decimal_places=8)
+    kind: InstrumentKind | None = None
+
+
+class ManualAccountIn(BaseModel):
+    """An account of the user's own, never synced: a wallet, a private holding."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
+    currency: str = Field(default="USD", min_length=3, max_length=3, pattern="^[A-Za-z]{3}$")
 
 
 class PreferIn(BaseModel):

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from brokerlink.domain.enums import InstrumentKind, Provider
-from brokerlink.errors import NotFoundError, ValidationError
+from brokerlink.domain.enums import AccountType, InstrumentKind, Provider
+from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
 from brokerlink.models import Account, Connection, PositionStatus
 from brokerlink.models import Position as PositionRow
 from brokerlink.portfolio.consolidate import (
@@ -32,7 +33,9 @@ from brokerlink.portfolio.consolidate import (
     SourcePosition,
     analysis_view,
     consolidate,
+    contract_multiplier,
     detect_duplicate_accounts,
+    is_cash,
 )
 from brokerlink.repositories import (
     AccountRepository,
@@ -42,21 +45,105 @@ from brokerlink.repositories import (
     PositionValues,
 )
 
-__all__ = ["ConsolidationSummary", "PortfolioService"]
+__all__ = [
+    "ConsolidationSummary",
+    "DuplicateEffect",
+    "ManualPositionExists",
+    "OnExisting",
+    "PortfolioService",
+    "duplicate_effects",
+]
+
+#: What to do when a manual entry for the same ticker exists: add to its quantity or replace it.
+OnExisting = Literal["add", "replace"]
+
+
+class ManualPositionExists(BrokerlinkError):
+    """A second manual entry for a ticker the account already holds, with no choice made."""
+
+    status_code = 409
+    code = "manual_position_exists"
+
+    def __init__(self, row: PositionRow) -> None:
+        self.field = "ticker"
+        super().__init__(
+            f"this account already has {row.quantity.normalize():f} {row.ticker} entered by hand; "
+            'send on_existing "add" to add to it or "replace" to replace it'
+        )
+        self.position_id = row.id
+
 
 # The store's Money is NUMERIC(24, 8): values below 10**16.
 _MONEY_LIMIT = Decimal(10) ** 16
 
 
-def _market_value(price: Decimal | None, quantity: Decimal) -> Decimal | None:
+def _price(
+    price: Decimal | None, value: Decimal | None, quantity: Decimal, kind: str = ""
+) -> Decimal | None:
+    """The unit price: given, or the total value entered divided by the quantity (and by the
+    contract multiplier for an option, whose price is per share)."""
+    if price is not None and value is not None:
+        raise ValidationError("give a price or a total value, not both", field="value")
+    if value is None:
+        return price
+    if quantity == 0:
+        raise ValidationError("a total value needs a quantity above zero", field="quantity")
+    return (value / quantity / contract_multiplier(kind)).quantize(Decimal("0.00000001"))
+
+
+def _market_value(price: Decimal | None, quantity: Decimal, kind: str = "") -> Decimal | None:
+    """Price × quantity; an option's price is per share, so × the contract multiplier too."""
     if price is None:
         return None
-    value = price * quantity
+    value = price * quantity * contract_multiplier(kind)
     if abs(value) >= _MONEY_LIMIT:
         raise ValidationError(
             f"price × quantity ({value:.2E}) is too large to store", field="price"
         )
     return value
+
+
+def _worth(position: SourcePosition) -> Decimal:
+    if is_cash(position):
+        return position.quantity
+    return position.market_value if position.market_value is not None else Decimal(0)
+
+
+@dataclass(frozen=True)
+class DuplicateEffect:
+    """What each side of a duplicated account is worth, and the totals if the other counted."""
+
+    kept_value: dict[str, Decimal]
+    dropped_value: dict[str, Decimal]
+    totals_if_switched: dict[str, Decimal]
+
+
+def duplicate_effects(
+    result: ConsolidatedPortfolio,
+    duplicates: list[DuplicateAccount],
+    totals: Mapping[str, Decimal],
+) -> list[DuplicateEffect]:
+    """Per duplicate (in order): the counted account's value, the left-out twin's, and the
+    portfolio's totals per currency were the twin counted instead."""
+    out = []
+    for duplicate in duplicates:
+        kept: dict[str, Decimal] = {}
+        dropped: dict[str, Decimal] = {}
+        for position in result.counted:
+            if position.account == duplicate.winner.key:
+                kept[position.currency] = kept.get(position.currency, Decimal(0)) + _worth(position)
+        for left_out in result.superseded:
+            position = left_out.position
+            if position.account == duplicate.loser.key:
+                dropped[position.currency] = dropped.get(position.currency, Decimal(0)) + _worth(
+                    position
+                )
+        switched = {
+            c: totals.get(c, Decimal(0)) - kept.get(c, Decimal(0)) + dropped.get(c, Decimal(0))
+            for c in sorted({*totals, *kept, *dropped})
+        }
+        out.append(DuplicateEffect(kept, dropped, switched))
+    return out
 
 
 @dataclass
@@ -132,6 +219,7 @@ class PortfolioService:
                 price=row.price,
                 as_of=row.as_of,
                 ref=row.id,
+                name=row.name,
             )
             for row in rows
         ]
@@ -182,6 +270,23 @@ class PortfolioService:
             raise NotFoundError(f"account {account_id} not found")
         return account
 
+    async def add_manual_account(
+        self, user_id: int, *, name: str, currency: str = "USD"
+    ) -> Account:
+        """A new account of the user's own (a wallet, a house, a private holding), never synced."""
+        name = name.strip()
+        if not name:
+            raise ValidationError("an account name is required", field="name")
+        manual = await self.connections.get_or_create_manual(user_id)
+        existing = await self.accounts.list_for_connection(manual.id)
+        return await self.accounts.upsert(
+            manual,
+            provider_account_id=f"manual-{len(existing) + 1}-{datetime.now(UTC):%Y%m%d%H%M%S%f}",
+            name=name,
+            type=AccountType.OTHER,
+            currency=currency.upper(),
+        )
+
     async def add_manual(
         self,
         user_id: int,
@@ -192,10 +297,16 @@ class PortfolioService:
         kind: InstrumentKind = InstrumentKind.EQUITY,
         cost_basis: Decimal | None = None,
         price: Decimal | None = None,
+        value: Decimal | None = None,
         account_id: int | None = None,
         portfolio_id: int | None = None,
+        on_existing: OnExisting | None = None,
     ) -> PositionRow:
-        """A manual position, in the user's manual account or beside a linked account's own."""
+        """A manual position, in the user's manual account or beside a linked account's own.
+
+        A ticker the account already holds by hand is never overwritten silently: without
+        `on_existing` it is refused (ManualPositionExists); "add" adds the quantity (and the cost
+        basis) to it, "replace" replaces it."""
         ticker = ticker.strip().upper()
         if not ticker:
             raise ValidationError("a ticker is required", field="ticker")
@@ -203,11 +314,25 @@ class PortfolioService:
             raise ValidationError("quantity cannot be negative", field="quantity")
         if kind is InstrumentKind.CASH and not ticker.startswith("CUR:"):
             ticker = f"CUR:{currency.upper()}"
+        price = _price(price, value, quantity, kind.value)
+        if kind is InstrumentKind.CASH and price is None:
+            price = Decimal(1)
         account = await self._manual_account(user_id, account_id)
         if portfolio_id is None:
             portfolio_id = (await self.portfolios.get_or_create_default(user_id)).id
         else:
             await self._owned_portfolio(portfolio_id, user_id)
+        existing = await self._active_manual(account.id, ticker)
+        if existing is not None:
+            if on_existing is None:
+                raise ManualPositionExists(existing)
+            if on_existing == "add":
+                quantity = existing.quantity + quantity
+                price = price if price is not None else existing.price
+                if cost_basis is not None and existing.cost_basis is not None:
+                    cost_basis = existing.cost_basis + cost_basis
+                elif cost_basis is None:
+                    cost_basis = existing.cost_basis
         row = PositionValues(
             portfolio_id=portfolio_id,
             user_id=user_id,
@@ -217,16 +342,28 @@ class PortfolioService:
             currency=currency.upper(),
             type=kind.value,
             provider=Provider.MANUAL,
+            position_status=PositionStatus.ACTIVE,
             cost_basis=cost_basis,
             price=price,
-            market_value=_market_value(price, quantity),
+            market_value=_market_value(price, quantity, kind.value),
             as_of=datetime.now(UTC),
         )
         await self.positions.bulk_upsert([row])
-        for stored in await self.positions.list_for_account(account.id):
-            if stored.ticker == ticker and stored.provider is Provider.MANUAL:
+        stored = await self._active_manual(account.id, ticker)
+        if stored is None:  # pragma: no cover
+            raise AssertionError("the manual position was not written")
+        await self.session.refresh(stored)
+        return stored
+
+    async def _active_manual(self, account_id: int, ticker: str) -> PositionRow | None:
+        for stored in await self.positions.list_for_account(account_id):
+            if (
+                stored.ticker == ticker
+                and stored.provider is Provider.MANUAL
+                and stored.position_status is PositionStatus.ACTIVE
+            ):
                 return stored
-        raise AssertionError("the manual position was not written")  # pragma: no cover
+        return None
 
     async def _owned_manual(self, user_id: int, position_id: int) -> PositionRow:
         row = await self.positions.get(position_id)
@@ -248,13 +385,24 @@ class PortfolioService:
         quantity: Decimal | None = None,
         cost_basis: Decimal | None = None,
         price: Decimal | None = None,
+        value: Decimal | None = None,
+        kind: InstrumentKind | None = None,
     ) -> PositionRow:
         row = await self._owned_manual(user_id, position_id)
         if quantity is not None and quantity < 0:
             raise ValidationError("quantity cannot be negative", field="quantity")
+        price = _price(
+            price,
+            value,
+            quantity if quantity is not None else row.quantity,
+            kind.value if kind is not None else row.type,
+        )
+        if kind is not None and not row.ticker.startswith("CUR:"):
+            row.type = kind.value
         value = _market_value(
             price if price is not None else row.price,
             quantity if quantity is not None else row.quantity,
+            kind.value if kind is not None else row.type,
         )
         if quantity is not None:
             row.quantity = quantity

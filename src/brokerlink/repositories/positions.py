@@ -21,6 +21,7 @@ DEFAULT_BATCH_SIZE = 1000
 _TABLE = cast(Table, Position.__table__)
 _UPDATED_ON_CONFLICT = (
     "user_id",
+    "name",
     "quantity",
     "currency",
     "type",
@@ -50,6 +51,7 @@ class PositionValues(_Required, total=False):
     """One row for `PositionRepository.bulk_upsert` (the key is portfolio, ticker, account,
     provider)."""
 
+    name: str | None
     position_source: str
     position_status: PositionStatus
     cost_basis: Decimal | None
@@ -90,6 +92,10 @@ def _ticker(position: domain.Position) -> str:
     raise ValueError(f"position in account {position.account_id} has no identifier")
 
 
+def _name(name: str | None) -> str | None:
+    return name[:200] if name else None
+
+
 class PositionRepository(Repository):
     """Positions: bulk upserts, atomic per-account replacement, portfolio reads."""
 
@@ -120,6 +126,7 @@ class PositionRepository(Repository):
             "user_id": row["user_id"],
             "account_id": row["account_id"],
             "ticker": row["ticker"],
+            "name": row.get("name"),
             "quantity": row["quantity"],
             "currency": row["currency"],
             "type": row["type"],
@@ -174,6 +181,7 @@ class PositionRepository(Repository):
                         user_id=connection.user_id,
                         account_id=account.id,
                         ticker=ticker,
+                        name=_name(position.instrument.name),
                         quantity=position.quantity,
                         currency=position.currency,
                         type=position.instrument.kind.value,

@@ -102,39 +102,67 @@ def donut(parts: Sequence[Part], *, title: str, center: str = "", size: int = 16
     )
 
 
-def _short(label: str, limit: int = 46) -> str:
+# Characters of 11px chart text per SVG unit (a generous average: digits are ~6.1 wide).
+_CHAR_W = 6.4
+
+
+def _short(label: str, limit: int) -> str:
     return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
+
+
+def _wrap(label: str, limit: int, lines: int = 2) -> list[str]:
+    """`label` in at most `lines` lines of `limit` characters, broken at spaces; only what
+    still does not fit is shortened (the full label stays the row's tooltip)."""
+    out: list[str] = []
+    rest = label.split()
+    while rest and len(out) < lines:
+        line = rest.pop(0)
+        while rest and len(line) + 1 + len(rest[0]) <= limit:
+            line += " " + rest.pop(0)
+        out.append(line)
+    if rest:
+        out[-1] = _short(f"{out[-1]} {' '.join(rest)}", limit)
+    return [_short(line, limit) for line in out] or [""]
 
 
 def bars(
     parts: Sequence[Part], *, title: str, values: Sequence[str] | None = None, width: int = 320
 ) -> Markup:
-    """Horizontal bars, one row per part: the label above its bar (shortened; the full label is
-    the row's tooltip), `values` and the share at the bar's end. Bars are scaled to the largest
-    part."""
-    row, bar_h, pad = 34, 12, 4
-    height = max(row * len(parts), row)
+    """Horizontal bars, one row per part: the label above its bar (wrapped onto two lines when
+    long), `values` and the share at the bar's end. Bars are scaled to the largest part, and
+    leave room for the longest value so no text runs past the chart's edge."""
+    line_h, bar_h, pad = 14, 12, 4
+    inner = width - 2 * pad
+    shown = [
+        f"{values[i]} · {_pct(p.weight)}" if values is not None else _pct(p.weight)
+        for i, p in enumerate(parts)
+    ]
+    value_w = max((len(t) for t in shown), default=0) * _CHAR_W + 6
     largest = max((p.weight for p in parts), default=Decimal(0))
-    label_w = width - 2 * pad
+    limit = int(inner / _CHAR_W)
     rows: list[str] = []
+    y = 0
     for index, part in enumerate(parts):
-        y = index * row
         share = float(part.weight / largest) if largest > 0 else 0.0
-        length = max(2.0, (label_w - 120) * share)
-        shown = _pct(part.weight)
-        if values is not None:
-            shown = f"{values[index]} · {shown}"
-        rows.append(
-            f"<g><title>{escape(f'{part.label}: {shown}')}</title>"
-            f'<text x="{pad}" y="{y + 12}" class="chart-label">'
-            f"{escape(_short(part.label))}</text>"
-            f'<rect x="{pad}" y="{y + 16}" width="{length:.1f}" height="{bar_h}" rx="2" '
-            f'fill="{color(index)}"/>'
-            f'<text x="{pad + length + 6:.1f}" y="{y + 26}" class="chart-value">'
-            f"{escape(shown)}</text></g>"
+        length = max(2.0, (inner - value_w) * share)
+        lines = _wrap(part.label, limit)
+        text = "".join(
+            f'<tspan x="{pad}" dy="{0 if n == 0 else line_h}">{escape(line)}</tspan>'
+            for n, line in enumerate(lines)
         )
+        bar_y = y + line_h * len(lines) + 2
+        rows.append(
+            f"<g><title>{escape(f'{part.label}: {shown[index]}')}</title>"
+            f'<text x="{pad}" y="{y + 11}" class="chart-label">{text}</text>'
+            f'<rect x="{pad}" y="{bar_y}" width="{length:.1f}" height="{bar_h}" rx="2" '
+            f'fill="{color(index)}"/>'
+            f'<text x="{pad + length + 6:.1f}" y="{bar_y + 10}" class="chart-value">'
+            f"{escape(shown[index])}</text></g>"
+        )
+        y = bar_y + bar_h + 8
     if not parts:
         rows.append(f'<text x="{pad}" y="20" class="chart-label">Nothing to show</text>')
+    height = max(y, 34)
     return Markup(
         f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img" '
         f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'

@@ -33,6 +33,7 @@ from brokerlink.api.deps import CSRF_HEADER, DbSession, State, optional_user
 from brokerlink.api.state import AppState
 from brokerlink.models import User
 from brokerlink.portfolio.routes import portfolio_out
+from brokerlink.repositories import PortfolioRepository
 from brokerlink.routing.routes import institution_cards, linked_connections
 from brokerlink.web import view
 
@@ -129,7 +130,9 @@ async def accounts_page(
     if user is None:
         return _to_login(request)
     context = await _connections_context(state, session, user)
-    return _page(request, "accounts.html", user, compact=False, **context)
+    portfolio = await PortfolioRepository.from_session(session).get_or_create_default(user.id)
+    worth = await _accounts_view(state, session).net_worth(user.id, portfolio.base_currency)
+    return _page(request, "accounts.html", user, compact=False, net_worth=worth, **context)
 
 
 @router.get("/fragments/connections", response_class=HTMLResponse)

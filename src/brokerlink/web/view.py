@@ -149,14 +149,57 @@ class SourceView:
 
 
 @dataclass(frozen=True)
+class DuplicateSide:
+    """One of the two connections an account is seen through."""
+
+    account_id: int
+    label: str
+    provider: str
+    connection: str  # `SnapTrade connection "Charles Schwab", linked 1 Dec 2026, 22:10 UTC`
+    value: str
+
+
+@dataclass(frozen=True)
 class DuplicateView:
-    kept_id: int
-    kept_label: str
-    kept_provider: str
-    dropped_id: int
-    dropped_label: str
-    dropped_provider: str
+    kept: DuplicateSide
+    dropped: DuplicateSide
     reason: str
+    why: str  # in plain words: what makes them one account
+    counted_because: str
+    total_now: str
+    total_after: str
+
+    # The names the page's script and older templates read.
+    @property
+    def kept_id(self) -> int:
+        return self.kept.account_id
+
+    @property
+    def dropped_id(self) -> int:
+        return self.dropped.account_id
+
+
+def _amounts(values: Mapping[str, Decimal]) -> str:
+    return " + ".join(money(v, c) for c, v in sorted(values.items())) or money(Decimal(0))
+
+
+def _same_account(account: AccountOut | None) -> str:
+    if account is None or not account.mask:
+        return "the same institution, account type and number"
+    return f"the same institution, account type and number ending {account.mask}"
+
+
+def _side(
+    account_id: int, provider: str, value: Mapping[str, Decimal], accounts: Mapping[int, AccountOut]
+) -> DuplicateSide:
+    account = accounts.get(account_id)
+    label = account_label(account) if account else f"Account {account_id}"
+    name = provider_label(provider)
+    if account is None:
+        connection = f"{name} connection"
+    else:
+        connection = f'{name} connection "{account.institution}", linked {when(account.linked_at)}'
+    return DuplicateSide(account_id, label, name, connection, _amounts(value))
 
 
 @dataclass(frozen=True)
@@ -198,7 +241,9 @@ def _charts(title: str, slices: Iterable[Slice], *, kind: str) -> list[ChartView
 
 
 def _cash_chart(cash: Mapping[str, Decimal]) -> list[ChartView]:
-    if not cash:
+    # One currency's cash is already a figure of its own above the charts: a chart of one bar
+    # would be an empty box.
+    if len(cash) < 2:
         return []
     total = sum((v for v in cash.values() if v > 0), Decimal(0))
     items = sorted(cash.items())
@@ -231,15 +276,18 @@ def portfolio_view(portfolio: PortfolioOut, accounts: Sequence[AccountOut]) -> P
         *_charts("By account", portfolio.by_account, kind="account"),
         *_cash_chart(portfolio.cash),
     ]
+    by_id = {a.id: a for a in accounts}
     duplicates = [
         DuplicateView(
-            kept_id=d.kept_account_id,
-            kept_label=labels.get(d.kept_account_id, f"Account {d.kept_account_id}"),
-            kept_provider=provider_label(d.kept_provider),
-            dropped_id=d.dropped_account_id,
-            dropped_label=labels.get(d.dropped_account_id, f"Account {d.dropped_account_id}"),
-            dropped_provider=provider_label(d.dropped_provider),
+            kept=_side(d.kept_account_id, d.kept_provider, d.kept_value, by_id),
+            dropped=_side(d.dropped_account_id, d.dropped_provider, d.dropped_value, by_id),
             reason=d.reason,
+            why=_same_account(by_id.get(d.kept_account_id)),
+            counted_because="your choice"
+            if d.kept_by_user
+            else f"{provider_label(d.kept_provider)} is preferred for this institution",
+            total_now=_amounts(portfolio.totals),
+            total_after=_amounts(d.totals_if_switched),
         )
         for d in portfolio.duplicates
     ]

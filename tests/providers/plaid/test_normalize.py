@@ -125,6 +125,16 @@ class TestSymbols:
         assert FLAG_INSTITUTION_SYMBOL in etf.flags
 
 
+class TestAsOf:
+    def test_a_holding_is_as_of_its_price_unless_told(self):
+        positions = from_plaid_holdings(spec_holdings())
+        priced = [p for p in positions if p.price_as_of is not None]
+        assert priced
+        assert all(p.as_of == p.price_as_of for p in priced)
+        told = datetime(2026, 12, 1, tzinfo=UTC)
+        assert {p.as_of for p in from_plaid_holdings(spec_holdings(), as_of=told)} == {told}
+
+
 class TestKinds:
     def test_option_contract(self):
         opt = _one(
@@ -137,9 +147,11 @@ class TestKinds:
         assert opt.instrument.option.strike == Decimal("355")
         assert opt.instrument.option.right is OptionRight.CALL
         assert opt.instrument.option.expiry == date(2018, 2, 1)
-        # Kept in underlying units so quantity x price = value (10000 x 0.011 = 110).
+        # Plaid's 10000 underlying units are 100 contracts: contracts x price x 100 = value.
         assert opt.price is not None
-        assert opt.quantity * opt.price == opt.market_value
+        assert opt.instrument.option is not None
+        assert opt.quantity == Decimal(100)
+        assert opt.quantity * opt.price * opt.instrument.option.multiplier == opt.market_value
         assert FLAG_OPTION_UNITS in opt.flags
 
     def test_fixed_income_is_bond(self):
@@ -255,7 +267,7 @@ class TestCash:
 
 
 class TestCreditAndOddCurrencies:
-    def test_credit_account_has_no_cash(self):
+    def test_a_credit_card_holds_what_is_owed_never_its_unused_credit(self):
         credit = {
             "account_id": "cc1",
             "balances": {
@@ -272,9 +284,11 @@ class TestCreditAndOddCurrencies:
             "type": "credit",
         }
         payload = {"accounts": [credit], "holdings": [], "securities": []}
-        assert from_plaid_holdings(payload) == []
+        [owed] = from_plaid_holdings(payload)
+        assert (owed.instrument.symbol, owed.quantity) == ("CUR:USD", Decimal("-410.5"))
+        assert FLAG_CASH_FROM_BALANCE in owed.flags
         [balance] = from_plaid_balance(credit)
-        assert balance.cash is None
+        assert balance.cash == Decimal("-410.5")  # not the 5000 available
         assert balance.buying_power is None
 
     def test_cash_security_in_non_iso_currency_is_not_cur(self):

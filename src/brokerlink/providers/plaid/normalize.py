@@ -21,8 +21,11 @@
   summing could double a position, dropping could lose one; the caller decides.
 - Types keep their meaning: derivative options -> OPTION with `OptionDetails`, fixed income ->
   BOND, cryptocurrency -> CRYPTO; loan, other, null and unknown types -> OTHER with `raw_kind`.
-  Plaid reports option quantity in underlying units (contracts x 100): kept as reported so that
-  quantity x price = value, and flagged `quantity_in_underlying_units`.
+  Plaid reports option quantity in underlying units (contracts x 100): divided by the contract
+  multiplier, so that an option's quantity is in contracts from every provider and
+  quantity x price (per share) x multiplier = value (flagged `quantity_in_underlying_units`).
+- Holdings carry no as-of time of their own: a holding is as of its price's date
+  (`institution_price_datetime`, else `institution_price_as_of`) unless the caller knows better.
 """
 
 from __future__ import annotations
@@ -234,14 +237,17 @@ def _balance_cash(
     """The cash an account's balance reports, and its currency.
 
     Depository: `available`, else `current`. Investment: `available` only (its `current` is the
-    whole account's value, holdings included). Credit and loans hold no cash: their `available`
-    is unused credit.
+    whole account's value, holdings included). Credit cards and loans: minus `current`, the
+    balance owed (their `available` is unused credit), so every total nets the debt out.
     """
     balances = account.get("balances") or {}
     if not isinstance(balances, Mapping):
         raise malformed(operation, f"{path}.balances", "expected an object")
     plaid_type = account.get("type") or ""
     currency = _account_currency(balances)
+    if plaid_type in ("credit", "loan"):
+        owed = to_decimal(balances.get("current"), f"{path}.balances.current", operation=operation)
+        return (None if owed is None else -owed), currency
     if plaid_type not in ("depository", "investment", "brokerage"):
         return None, currency
     available = to_decimal(
@@ -462,12 +468,15 @@ def from_plaid_holdings(
             cash_seen.add((holding_account, currency))
         if seen_pairs.get((holding_account, security_id), 0) > 1:
             flags.add(FLAG_DUPLICATE)
+        quantity = _required_decimal(holding.get("quantity"), f"{path}.quantity")
+        if FLAG_OPTION_UNITS in flags and instrument.option is not None:
+            quantity = quantity / instrument.option.multiplier
         positions.append(
             Position(
                 provider=Provider.PLAID,
                 account_id=holding_account,
                 instrument=instrument,
-                quantity=_required_decimal(holding.get("quantity"), f"{path}.quantity"),
+                quantity=quantity,
                 currency=currency,
                 price=to_decimal(holding.get("institution_price"), f"{path}.institution_price"),
                 market_value=to_decimal(
@@ -475,7 +484,7 @@ def from_plaid_holdings(
                 ),
                 # Plaid's cost_basis is already the holding's total: never times quantity.
                 cost_basis=to_decimal(holding.get("cost_basis"), f"{path}.cost_basis"),
-                as_of=as_of,
+                as_of=as_of or price_as_of,
                 price_as_of=price_as_of,
                 flags=frozenset(flags),
             )
@@ -504,6 +513,10 @@ def _cash_from_balances(
         if account_id is not None and acct != account_id:
             continue
         cash, currency = _balance_cash(account, path, _HOLDINGS_OP)
+        balances = account.get("balances") or {}
+        updated = _parse_datetime(
+            balances.get("last_updated_datetime"), f"{path}.balances.last_updated_datetime"
+        )
         # A zero balance adds no position: "no cash" needs no line of its own.
         if not cash or currency is None or (acct, currency) in cash_seen:
             continue
@@ -523,7 +536,7 @@ def _cash_from_balances(
                 currency=currency,
                 price=Decimal(1),
                 market_value=cash,
-                as_of=as_of,
+                as_of=as_of or updated,
                 flags=frozenset({FLAG_CASH_FROM_BALANCE}),
             )
         )

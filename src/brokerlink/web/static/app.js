@@ -910,7 +910,11 @@
         await api("PUT", "/api/duplicates/preference", {
           keep_account_id: Number(button.getAttribute("data-account-id")),
         });
-        flashAfterReload("Now counting " + button.getAttribute("data-label") + ".", "ok");
+        flashAfterReload(
+          "Now counting the " + button.getAttribute("data-label") + ". Total value: " +
+            button.getAttribute("data-total-after") + ".",
+          "ok"
+        );
         location.reload();
       } catch (e) {
         button.disabled = false;

@@ -92,11 +92,17 @@ async def test_bank_balances_are_cash_per_currency_and_credit_cards_are_not(api)
         by_type.setdefault(account["type"], []).append(account)
     assert len(by_type["bank"]) == 2
     (card,) = by_type["other"]
-    assert card["balances"]["cash"] == {}
-    assert card["positions"] == 0
+    # The card's balance is what is owed: a liability in net worth, not cash to invest.
+    assert {k: Decimal(v) for k, v in card["balances"]["cash"].items()} == {
+        "USD": Decimal("-622.90")
+    }
     # Checking 3,120.44 and savings 8,800.00 available; the card's 622.90 owed is not cash.
     portfolio = (await user.get("/api/portfolio")).json()
     assert {k: Decimal(v) for k, v in portfolio["cash"].items()} == {"USD": Decimal("11920.44")}
+    worth = (await user.get("/api/net-worth")).json()
+    (usd,) = [line for line in worth["lines"] if line["currency"] == "USD"]
+    assert Decimal(usd["liabilities"]) == Decimal("622.90")
+    assert Decimal(usd["net"]) == Decimal("11920.44") - Decimal("622.90")
 
 
 async def test_bank_cash_adds_to_brokerage_cash_in_one_portfolio(api):

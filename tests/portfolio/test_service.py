@@ -82,6 +82,23 @@ async def test_cash_aggregates_chase_schwab_and_manual_to_9000(session):
     assert view["SGOV"].shares == D("9000")
 
 
+async def test_a_card_balance_owed_is_not_portfolio_cash_but_a_margin_debt_is(session):
+    user, portfolio = await _user(session)
+    bank = await _account(session, user, Provider.PLAID, "Citi", mask="1111", type=AccountType.BANK)
+    card = await _account(
+        session, user, Provider.PLAID, "Citi", mask="2222", type=AccountType.OTHER
+    )
+    margin = await _account(session, user, Provider.SNAPTRADE, "Charles Schwab", mask="3333")
+    await _hold(session, bank, portfolio, Provider.PLAID, ("CUR:USD", "5000"))
+    await _hold(session, card, portfolio, Provider.PLAID, ("CUR:USD", "-600"))
+    await _hold(session, margin, portfolio, Provider.SNAPTRADE, ("AAPL", "10"), ("CUR:USD", "-200"))
+
+    summary = await PortfolioService(session).consolidate(portfolio, user_id=user)
+
+    # The card's debt is a liability (net worth), not cash; the margin debt is the account's own.
+    assert summary.cash == {"USD": D("4800")}
+
+
 async def test_manual_tsla_10_loses_to_snaptrade_tsla_12_in_the_same_account(session):
     user, portfolio = await _user(session)
     schwab = await _account(session, user, Provider.SNAPTRADE, "Charles Schwab", mask="2222")

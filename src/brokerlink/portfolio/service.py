@@ -25,6 +25,7 @@ from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
 from brokerlink.models import Account, Connection, PositionStatus
 from brokerlink.models import Position as PositionRow
 from brokerlink.portfolio.consolidate import (
+    CASH_PREFIX,
     DEFAULT_CASH_PROXIES,
     AccountRef,
     AnalysisLine,
@@ -204,7 +205,7 @@ class PortfolioService:
         await self._owned_portfolio(portfolio_id, user_id)
         portfolio = await self.portfolios.get(portfolio_id)
         assert portfolio is not None
-        rows = await self.positions.list_for_portfolio(portfolio_id)
+        rows = _without_debts(await self.positions.list_for_portfolio(portfolio_id))
         duplicates = await self.duplicates(portfolio.user_id)
         sources = [
             SourcePosition(
@@ -421,3 +422,19 @@ class PortfolioService:
         row = await self._owned_manual(user_id, position_id)
         row.position_status = PositionStatus.INACTIVE
         await self.session.flush()
+
+
+def _without_debts(rows: list[PositionRow]) -> list[PositionRow]:
+    """The portfolio's positions without what is owed on credit cards and loans.
+
+    Their adapters store the balance owed as negative cash in an account that holds nothing
+    else; that is a liability (net worth counts it, `accounts.service.net_worth`), not cash to
+    invest, and counting it would turn a cash proxy negative. Negative cash beside holdings (a
+    margin debt) stays: it is the account's own cash.
+    """
+
+    def cash(row: PositionRow) -> bool:
+        return row.type == InstrumentKind.CASH or row.ticker.startswith(CASH_PREFIX)
+
+    holding = {r.account_id for r in rows if not cash(r)}
+    return [r for r in rows if not (cash(r) and r.quantity < 0 and r.account_id not in holding)]

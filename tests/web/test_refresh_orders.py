@@ -147,3 +147,15 @@ async def test_order_preview_warns_before_the_broker_refuses(site: Site, browser
     await expect(cash).not_to_have_text(cash_before, timeout=30_000)
     await shot(page, "truth-07-cash-after-fill")
     assert watch.unexpected() == []
+
+
+async def test_an_institution_refreshed_only_by_its_provider_offers_no_refresh(
+    site: Site, browser: Browser
+) -> None:
+    page, watch = await _page(site, browser, "empower", "chase")
+    empower = _connection(page, "Empower Retirement")
+    await expect(empower).to_be_visible()
+    await expect(empower.locator("button.refresh")).to_have_count(0)
+    await expect(_connection(page, "Chase").locator("button.refresh")).to_have_count(1)
+    await shot(page, "truth-08-empower-no-refresh")
+    assert watch.unexpected() == []

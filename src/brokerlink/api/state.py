@@ -99,7 +99,11 @@ class AppState:
     @property
     def refreshes(self) -> RefreshService:
         return RefreshService(
-            self.sessionmaker, self.policy, self.connectors.by_provider(), clock=self.clock
+            self.sessionmaker,
+            self.policy,
+            self.connectors.by_provider(),
+            clock=self.clock,
+            coverage=self.coverage.current,
         )
 
     @property

@@ -40,6 +40,7 @@ from brokerlink.policies.cost_guard import (
     RefreshTicket,
 )
 from brokerlink.repositories import ConnectionRepository
+from brokerlink.routing.coverage import CoverageMap
 from brokerlink.routing.router import provider_for_account
 
 __all__ = ["RefreshNotSupported", "RefreshService"]
@@ -96,7 +97,9 @@ class RefreshService:
         connectors: Mapping[Provider, InvestmentsConnector],
         *,
         clock: Callable[[], datetime],
+        coverage: CoverageMap | None = None,
     ) -> None:
+        self.coverage = coverage
         self.sessionmaker = sessionmaker
         self.policy = policy
         self.connectors = connectors
@@ -169,6 +172,15 @@ class RefreshService:
                 if connection is None or connection.user_id != user_id:
                     raise NotFoundError(f"connection {connection_id} not found")
                 provider = provider_for_account(connection.provider)
+                if self.coverage is not None and not self.coverage.refreshable_on_demand(
+                    connection.institution_slug
+                ):
+                    # Refused before anything is recorded or sent: the provider would refuse.
+                    name = _NAMES.get(connection.provider, connection.provider.value)
+                    raise RefreshNotSupported(
+                        f"{name} cannot refresh {connection.institution_name} on demand; it "
+                        "updates it by itself about once a day. Nothing was charged."
+                    )
                 # Manual connections are refused by the guard itself, with its reason.
                 connector = None if provider is Provider.MANUAL else self._connector(provider)
                 try:

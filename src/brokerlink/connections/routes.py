@@ -21,7 +21,7 @@ from brokerlink.accounts.service import AccountsView
 from brokerlink.api.deps import CurrentUser, DbSession, State
 from brokerlink.api.state import AppState
 from brokerlink.connections.link_state import STATE_TTL, LinkState, sign_state, verify_state
-from brokerlink.connections.refresh import RefreshService
+from brokerlink.connections.refresh import RefreshNotSupported, RefreshService
 from brokerlink.connections.service import LinkResult, LinkService, LinkStart
 from brokerlink.domain.enums import Provider
 from brokerlink.errors import (
@@ -124,6 +124,9 @@ async def refresh_each(
         except RefreshRefused as refused:
             item.result, item.reason = "refused", refused.reason
             item.next_allowed_at = refused.next_allowed_at
+        except RefreshNotSupported as unsupported:
+            # Not a failure: the provider keeps this institution fresh on its own schedule.
+            item.result, item.reason = "refused", unsupported.message
         except Exception as error:
             if not keep_going:
                 raise

@@ -60,6 +60,9 @@ class CoverageEntry(BaseModel):
     allow_trading: bool = False
     snaptrade_slug: str | None = None
     plaid_institution_id: str | None = None
+    # False: the provider updates this institution only on its own schedule and refuses a
+    # refresh on demand, so none is offered (Plaid's investments refresh at some 401(k) plans).
+    on_demand_refresh: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> "CoverageEntry":
@@ -106,6 +109,11 @@ class CoverageMap:
     def match(self, name: str) -> CoverageEntry | None:
         """The entry whose slug, name or alias matches `name`, ignoring case and punctuation."""
         return self._index.get(normalize_name(name))
+
+    def refreshable_on_demand(self, institution: str | None) -> bool:
+        """Whether a refresh of the institution may be asked for (unknown institutions may)."""
+        entry = self.match(institution) if institution else None
+        return entry is None or entry.on_demand_refresh
 
     def by_plaid_id(self, institution_id: str) -> CoverageEntry | None:
         return next((e for e in self.entries if e.plaid_institution_id == institution_id), None)

@@ -106,7 +106,9 @@ async def _connections_context(
         connections = [c for c in connections if c.id == connection_id]
     return {
         "connections": connections,
-        "refresh": {c.id: view.refresh_view(c, state.policy) for c in connections},
+        "refresh": {
+            c.id: view.refresh_view(c, state.policy, state.coverage.current) for c in connections
+        },
         "plan": state.plan,
     }
 

@@ -18,6 +18,7 @@ from brokerlink.accounts.schemas import AccountOut, ConnectionOut
 from brokerlink.domain.enums import Provider
 from brokerlink.policies.cost_guard import REFRESH_OPERATION, CostPolicy
 from brokerlink.portfolio.schemas import PortfolioOut, Slice
+from brokerlink.routing.coverage import CoverageMap
 from brokerlink.web import charts
 
 __all__ = [
@@ -113,14 +114,19 @@ class RefreshView:
         return self.next_allowed_at is not None
 
 
-def refresh_view(connection: ConnectionOut, policy: CostPolicy) -> RefreshView | None:
-    """None for connections nothing can refresh (manual entries)."""
+def refresh_view(
+    connection: ConnectionOut, policy: CostPolicy, coverage: CoverageMap | None = None
+) -> RefreshView | None:
+    """None for connections nothing can refresh: manual entries, and institutions the coverage
+    map says the provider never refreshes on demand."""
     try:
         provider = Provider(connection.provider)
     except ValueError:
         return None
     operation = REFRESH_OPERATION.get(provider)
     if operation is None:
+        return None
+    if coverage is not None and not coverage.refreshable_on_demand(connection.institution_slug):
         return None
     return RefreshView(
         provider=connection.provider,

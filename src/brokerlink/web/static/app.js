@@ -923,6 +923,9 @@
     });
   }
 
+  // What the feature scripts loaded after this one (manual.js) share instead of copying.
+  window.brokerlink = Object.freeze({ $: $, el: el, money: money, api: api, ApiError: ApiError });
+
   showStoredFlash();
   initLogin();
   initSignOut();

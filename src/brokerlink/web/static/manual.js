@@ -9,62 +9,19 @@
 (function () {
   "use strict";
 
-  var CSRF_HEADER = document.body.getAttribute("data-csrf-header") || "X-Brokerlink-CSRF";
-  var SYMBOLS = { USD: "$", EUR: "€", GBP: "£" };
+  var shared = window.brokerlink;  // app.js, loaded first
+  var $ = shared.$;
+  var el = shared.el;
+  var money = shared.money;
+  var api = shared.api;
   var TYPES = {
     equity: "Stock", etf: "ETF", mutual_fund: "Mutual fund", bond: "Bond", crypto: "Crypto",
     cash: "Cash", option: "Option", other: "Other",
   };
 
-  function $(selector, root) { return (root || document).querySelector(selector); }
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) { node.setAttribute(name, attrs[name]); });
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
-
-  function money(value, currency) {
-    if (value === null || value === undefined) return "–";
-    var n = Number(value);
-    var code = (currency || "USD").toUpperCase();
-    var amount = Math.abs(n).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-    var sign = n < 0 ? "-" : "";
-    return SYMBOLS[code] ? sign + SYMBOLS[code] + amount : sign + amount + " " + code;
-  }
-
   function quantity(value) {
     var text = Number(value).toLocaleString("en-US", { maximumFractionDigits: 8 });
     return text;
-  }
-
-  function ApiError(status, body) {
-    var error = (body && body.error) || {};
-    this.status = status;
-    this.code = error.code || "http_" + status;
-    this.field = error.field || null;
-    this.message = error.message || "the server answered " + status;
-  }
-
-  async function api(method, path, body) {
-    var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") init.headers[CSRF_HEADER] = "1";
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    var response;
-    try {
-      response = await fetch(path, init);
-    } catch (e) {
-      throw new ApiError(0, { error: { message: "the server could not be reached" } });
-    }
-    var text = await response.text();
-    var data = null;
-    if (text) { try { data = JSON.parse(text); } catch (e) { data = null; } }
-    if (!response.ok) throw new ApiError(response.status, data);
-    return data;
   }
 
   var entries = [];

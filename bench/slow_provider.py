@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 from tests.fixtures.postgres_server import start_postgres
-from tests.fixtures.serve_process import api_token, serve_processes
+from tests.fixtures.serve_process import api_token, link_plaid_item, serve_processes
 
 from brokerlink.cli._serve import serve_in_background
 from brokerlink.db import migrate
@@ -49,7 +49,7 @@ async def _round(http: httpx.AsyncClient, base: str, rounds: int) -> dict[str, l
     for i in range(rounds):
         out["GET /api/accounts"].append(await _timed(http, "GET", base + "/api/accounts"))
         out["GET /api/portfolio"].append(await _timed(http, "GET", base + "/api/portfolio"))
-        body = {"ticker": f"T{i % 5}", "quantity": "1", "currency": "USD"}
+        body = {"ticker": f"T{i % 5}", "quantity": "1", "currency": "USD", "on_existing": "add"}
         out["POST /api/manual-positions"].append(
             await _timed(http, "POST", base + "/api/manual-positions", json=body)
         )
@@ -67,26 +67,7 @@ async def _case(name: str, url: str, hang: float, rounds: int) -> None:
             with serve_processes(1, url, Path(data), plaid_url=plaid_url) as (base,):
                 headers = {"Authorization": f"Bearer {token}"}
                 async with httpx.AsyncClient(headers=headers, timeout=hang * 3) as http:
-                    start = await http.post(
-                        base + "/api/plaid/create-link-token", json={"institution": "Chase"}
-                    )
-                    made = await http.post(
-                        plaid_url + "/sandbox/public_token/create",
-                        json={
-                            "client_id": PLAID_SANDBOX_CLIENT_ID,
-                            "secret": PLAID_SANDBOX_SECRET,
-                            "institution_id": "ins_56",
-                            "initial_products": ["investments"],
-                        },
-                    )
-                    linked = await http.post(
-                        base + "/api/plaid/exchange-public-token",
-                        json={
-                            "public_token": made.json()["public_token"],
-                            "state": start.json()["state"],
-                        },
-                    )
-                    connection = linked.json()["id"]
+                    connection = await link_plaid_item(http, base, plaid_url)
                     await asyncio.sleep(1.0)  # the first sync, in the background
                     baseline = await _round(http, base, rounds)
 

@@ -23,7 +23,7 @@ from brokerlink.models import CostEntry, LedgerStatus, RefreshLog, RefreshStatus
 from brokerlink.sandbox import plaid as plaid_sandbox
 from brokerlink.sandbox_ids import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
 from tests.fixtures.db import BACKENDS
-from tests.fixtures.serve_process import api_token, serve_processes
+from tests.fixtures.serve_process import api_token, link_plaid_item, serve_processes
 from tests.fixtures.uvicorn_thread import serve_in_thread
 
 pytestmark = pytest.mark.asyncio
@@ -64,28 +64,7 @@ async def test_twenty_refreshes_across_two_processes_bill_once(
         serve_processes(2, url, tmp_path / "data", plaid_url=plaid_url) as servers,
     ):
         async with httpx.AsyncClient(headers=headers, timeout=60) as http:
-            started = await http.post(
-                servers[0] + "/api/plaid/create-link-token", json={"institution": "Chase"}
-            )
-            assert started.status_code == 200, started.text
-            made = await http.post(
-                plaid_url + "/sandbox/public_token/create",
-                json={
-                    "client_id": PLAID_SANDBOX_CLIENT_ID,
-                    "secret": PLAID_SANDBOX_SECRET,
-                    "institution_id": "ins_56",
-                    "initial_products": ["investments"],
-                },
-            )
-            exchanged = await http.post(
-                servers[0] + "/api/plaid/exchange-public-token",
-                json={
-                    "public_token": made.json()["public_token"],
-                    "state": started.json()["state"],
-                },
-            )
-            assert exchanged.status_code == 200, exchanged.text
-            connection_id = exchanged.json()["id"]
+            connection_id = await link_plaid_item(http, servers[0], plaid_url)
             items = sandbox_app.state.sandbox.items.values()
             before = sum(item.refresh_epoch for item in items)
 

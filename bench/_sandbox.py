@@ -1,4 +1,4 @@
-"""Start a provider sandbox in its own process (so no client pays for the server's CPU)."""
+"""Start a sandbox or a server in its own process (so no client pays for the server's CPU)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,45 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import httpx
 
-__all__ = ["start_sandbox"]
+__all__ = ["free_port", "launch", "start_sandbox"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def launch(
+    cmd: list[str],
+    probe_url: str,
+    *,
+    ready: Callable[[httpx.Response], bool] = lambda answer: answer.status_code == 200,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` and return once `probe_url` answers as `ready` says; exit with its stderr if
+    it dies first, or when `timeout` seconds pass."""
+    # stderr to a file, not a pipe: a pipe nobody reads would stall the server once full.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"{cmd[2]} exited: {log.read().decode(errors='replace')}")
+        try:
+            if ready(httpx.get(probe_url, timeout=1)):
+                return proc
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"{cmd[2]} did not start within {timeout:g} s")
 
 
 def start_sandbox(
@@ -24,21 +53,13 @@ def start_sandbox(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`brokerlink sandbox <provider> <options>` on a free loopback port, once `ready_path`
     answers `{"online": true}`; returns the process and its base URL."""
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "brokerlink", "sandbox", provider, "--port", str(port), *options]
-    # stderr to a file, not a pipe: a pipe nobody reads would stall the server once full.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"sandbox exited: {log.read().decode(errors='replace')}")
-        try:
-            if httpx.get(base_url + ready_path, timeout=1).json().get("online"):
-                return proc, base_url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("sandbox did not start within 20 s")
+    proc = launch(
+        cmd,
+        base_url + ready_path,
+        ready=lambda answer: bool(answer.json().get("online")),
+        timeout=20,
+    )
+    return proc, base_url

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench._sandbox import free_port, launch
 
 BENCH_EMAIL = "bench@example.com"
 PRODUCT = "/api/portfolio"
@@ -61,12 +62,6 @@ CONNECTIONS: list[tuple[str, str, list[tuple[str | None, str, str]]]] = [
     # + the user's manual connection: the 10th
 ]
 TICKERS = [f"T{n:03d}" for n in range(110)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- seeding -----------------------------------------------------------------------------------
@@ -350,23 +345,10 @@ def drain(base: str, timeout: float = 120) -> None:
 
 
 def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    log = tempfile.TemporaryFile()
+    port = free_port()
     cmd = [sys.executable, "-m", "bench.api_portfolio", "--serve", url, "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"server exited: {log.read().decode(errors='replace')}")
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not start within 30 s")
+    return launch(cmd, base + "/health"), base
 
 
 # -- the load generator process ----------------------------------------------------------------

@@ -17,7 +17,6 @@ This is a one-off measurement, not a test: the figures depend on the machine.
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,14 +26,10 @@ from pathlib import Path
 
 import httpx
 
+from bench._sandbox import free_port, launch
+
 MIB = 1024 * 1024
 BASELINE_LIMIT = 1024 * MIB
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve(port: int, limit: int) -> None:
@@ -62,7 +57,7 @@ def _memory(pid: int) -> dict[str, int]:
 
 
 def _start(limit: int, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BROKERLINK_DATA_DIR": data_dir, "BROKERLINK_SYNC_IN_APP": "false"}
     for name in (
         "SNAPTRADE_CLIENT_ID",
@@ -72,21 +67,8 @@ def _start(limit: int, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
     ):
         env.pop(name, None)  # never the real providers from a benchmark
     cmd = [sys.executable, "-m", "bench.body_limit", "--serve", str(port), "--limit", str(limit)]
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"server exited: {log.read().decode(errors='replace')}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not start within 30 s")
+    return launch(cmd, f"{base}/health", env=env), base
 
 
 def _body(total: int) -> Iterator[bytes]:

@@ -50,7 +50,6 @@ log = structlog.get_logger("brokerlink.connections")
 # A provider's answer that it can never refresh this institution on demand (Plaid:
 # /investments/refresh at an institution without it).
 _UNSUPPORTED = frozenset({"PRODUCTS_NOT_SUPPORTED", "PRODUCT_NOT_SUPPORTED"})
-_NAMES = {Provider.SNAPTRADE: "SnapTrade", Provider.PLAID: "Plaid"}
 
 
 class RefreshNotSupported(BrokerlinkError):
@@ -142,7 +141,7 @@ class RefreshService:
             await self._settle(ticket, accepted=False, detail=str(error))
             if error.code in _UNSUPPORTED:
                 connection = ticket.connection
-                provider = _NAMES.get(connection.provider, connection.provider.value)
+                provider = connection.provider.label
                 raise RefreshNotSupported(
                     f"{provider} cannot refresh {connection.institution_name} on demand; it "
                     "updates it by itself about once a day. Nothing was charged."
@@ -176,7 +175,7 @@ class RefreshService:
                     connection.institution_slug
                 ):
                     # Refused before anything is recorded or sent: the provider would refuse.
-                    name = _NAMES.get(connection.provider, connection.provider.value)
+                    name = connection.provider.label
                     raise RefreshNotSupported(
                         f"{name} cannot refresh {connection.institution_name} on demand; it "
                         "updates it by itself about once a day. Nothing was charged."

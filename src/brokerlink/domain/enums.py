@@ -22,6 +22,11 @@ class Provider(StrEnum):
     PLAID = "plaid"
     MANUAL = "manual"
 
+    @property
+    def label(self) -> str:
+        """The name people read: "SnapTrade", "Plaid", "Manual"."""
+        return {"snaptrade": "SnapTrade", "plaid": "Plaid", "manual": "Manual"}[self.value]
+
 
 class InstrumentKind(StrEnum):
     """What a position holds. Anything a provider reports that we do not know is `OTHER`."""

@@ -76,7 +76,6 @@ __all__ = [
 
 # The shortest wait after a provider's own "refreshed too recently".
 PROVIDER_THROTTLE_WAIT = timedelta(minutes=1)
-_PROVIDER_NAMES = {Provider.SNAPTRADE: "SnapTrade", Provider.PLAID: "Plaid"}
 
 _COUNTED = (
     RefreshStatus.REQUESTED,
@@ -378,7 +377,7 @@ class CostGuard:
         # token second): wait at least PROVIDER_THROTTLE_WAIT.
         wait = max(timedelta(seconds=retry_after or 0), PROVIDER_THROTTLE_WAIT)
         next_at = (now + wait).replace(microsecond=0)
-        provider = _PROVIDER_NAMES.get(ticket.connection.provider, ticket.connection.provider.value)
+        provider = ticket.connection.provider.label
         reason = (
             f"{provider} refreshed {ticket.connection.institution_name} a short while ago and "
             "does not allow another refresh yet"

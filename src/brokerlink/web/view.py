@@ -36,7 +36,7 @@ __all__ = [
     "when",
 ]
 
-_PROVIDERS = {"snaptrade": "SnapTrade", "plaid": "Plaid", "manual": "Manual"}
+_PROVIDERS = {p.value: p.label for p in Provider}
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 

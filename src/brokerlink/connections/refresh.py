@@ -24,13 +24,14 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from brokerlink.connections.service import ProviderNotConfigured
 from brokerlink.db.session import transaction
 from brokerlink.domain.connectors import InvestmentsConnector
 from brokerlink.domain.enums import Provider
 from brokerlink.domain.errors import LogicalError, ProviderError, RateLimited
 from brokerlink.domain.models import RefreshResult
 from brokerlink.errors import BrokerlinkError, NotFoundError
-from brokerlink.models import RefreshTrigger
+from brokerlink.models import Connection, RefreshTrigger
 from brokerlink.policies.cost_guard import (
     BudgetExceeded,
     CostGuard,
@@ -57,6 +58,13 @@ class RefreshNotSupported(BrokerlinkError):
 
     status_code = 422
     code = "refresh_not_supported"
+
+    @classmethod
+    def at(cls, connection: Connection) -> RefreshNotSupported:
+        return cls(
+            f"{connection.provider.label} cannot refresh {connection.institution_name} on "
+            "demand; it updates it by itself about once a day. Nothing was charged."
+        )
 
 
 # Failures that prove the request never left this machine: nothing can have been billed.
@@ -110,11 +118,7 @@ class RefreshService:
     def _connector(self, provider: Provider) -> InvestmentsConnector:
         connector = self.connectors.get(provider)
         if connector is None:
-            raise BrokerlinkError(
-                f"{provider.value} is not configured",
-                status_code=503,
-                code="provider_not_configured",
-            )
+            raise ProviderNotConfigured(f"{provider.label} is not configured")
         return connector
 
     async def refresh(
@@ -140,12 +144,7 @@ class RefreshService:
         except LogicalError as error:
             await self._settle(ticket, accepted=False, detail=str(error))
             if error.code in _UNSUPPORTED:
-                connection = ticket.connection
-                provider = connection.provider.label
-                raise RefreshNotSupported(
-                    f"{provider} cannot refresh {connection.institution_name} on demand; it "
-                    "updates it by itself about once a day. Nothing was charged."
-                ) from error
+                raise RefreshNotSupported.at(ticket.connection) from error
             raise
         except ProviderError as error:
             await self._settle(ticket, accepted=False, detail=str(error), in_doubt=lost(error))
@@ -175,11 +174,7 @@ class RefreshService:
                     connection.institution_slug
                 ):
                     # Refused before anything is recorded or sent: the provider would refuse.
-                    name = connection.provider.label
-                    raise RefreshNotSupported(
-                        f"{name} cannot refresh {connection.institution_name} on demand; it "
-                        "updates it by itself about once a day. Nothing was charged."
-                    )
+                    raise RefreshNotSupported.at(connection)
                 # Manual connections are refused by the guard itself, with its reason.
                 connector = None if provider is Provider.MANUAL else self._connector(provider)
                 try:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.api.state import AppState
@@ -27,6 +28,7 @@ __all__ = [
     "State",
     "get_session",
     "get_state",
+    "needs_caller",
     "optional_user",
 ]
 
@@ -116,9 +118,14 @@ async def current_user(request: Request, session: DbSession) -> User:
     token, kind = presented
     # A cookie rides along on cross-site requests; a custom header cannot be sent cross-site
     # without a CORS preflight, which this app never grants.
-    if kind == "session" and request.method not in _SAFE and not request.headers.get(CSRF_HEADER):
+    if kind == "session" and not _reads_only(request) and not request.headers.get(CSRF_HEADER):
         raise CsrfRequired(f"a signed-in browser request that changes data needs {CSRF_HEADER}")
     return await _authenticate(request, session, token, kind)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def needs_caller(dependant: Dependant) -> bool:
+    """Whether a route (its dependency tree) needs the signed-in caller."""
+    return any(d.call is current_user or needs_caller(d) for d in dependant.dependencies)

@@ -24,7 +24,6 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -126,17 +125,12 @@ async def _provider_error(request: Request, exc: Exception) -> Response:
     return _answer(request, body, status, headers)
 
 
-def _needs_caller(dependant: Dependant) -> bool:
-    from brokerlink.api.deps import current_user  # deps imports the app state, which imports us
-
-    return any(d.call is current_user or _needs_caller(d) for d in dependant.dependencies)
-
-
 async def _invalid_json(request: Request, item: dict[str, Any]) -> Response:
     route = request.scope.get("route")
-    if isinstance(route, APIRoute) and _needs_caller(route.dependant):
-        from brokerlink.api.deps import current_user
+    # deps imports the app state, which imports this module: imported where it is needed.
+    from brokerlink.api.deps import current_user, needs_caller
 
+    if isinstance(route, APIRoute) and needs_caller(route.dependant):
         state = request.app.state.brokerlink
         try:
             async with state.sessionmaker() as session:

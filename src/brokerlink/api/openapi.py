@@ -27,7 +27,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
-from brokerlink.api.deps import SESSION_COOKIE, current_user
+from brokerlink.api.deps import SESSION_COOKIE, needs_caller
 
 __all__ = ["ROUTE_STATUSES", "build_openapi", "install_openapi", "route_statuses"]
 
@@ -133,12 +133,6 @@ def _error_schemas() -> dict[str, Any]:
     }
 
 
-def _calls(dependant: Dependant) -> Iterator[Any]:
-    for dependency in dependant.dependencies:
-        yield dependency.call
-        yield from _calls(dependency)
-
-
 def _flat_params(dependant: Dependant) -> Iterator[Dependant]:
     yield dependant
     for dependency in dependant.dependencies:
@@ -148,7 +142,7 @@ def _flat_params(dependant: Dependant) -> Iterator[Dependant]:
 def route_statuses(route: APIRoute | RouteContext, method: str) -> tuple[set[int], bool]:
     """The error statuses `method route.path` can answer, and whether it needs a caller."""
     statuses: set[int] = set()
-    authenticated = any(call is current_user for call in _calls(route.dependant))
+    authenticated = needs_caller(route.dependant)
     if authenticated:
         statuses.add(401)
         if method in _UNSAFE:

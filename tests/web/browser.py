@@ -8,11 +8,12 @@ ConsoleWatch     collects console errors and uncaught page errors of the pages i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import ConsoleMessage, Error, Page, ViewportSize
+from playwright.async_api import ConsoleMessage, Error, Locator, Page, ViewportSize
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -68,3 +69,17 @@ async def sign_in(page: Page, site_url: str, email: str, password: str) -> None:
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(site_url + "/")
+
+
+def connection_card(page: Page, institution: str) -> Locator:
+    """The accounts page's section of one connection, by its institution's heading."""
+    return page.locator("section.connection").filter(
+        has=page.get_by_role("heading", name=institution, exact=True)
+    )
+
+
+def account_card(page: Page, name: str) -> Locator:
+    """One account's card, by the start of its heading."""
+    return page.locator("article.account").filter(
+        has=page.get_by_role("heading", name=re.compile(rf"^{re.escape(name)}"))
+    )

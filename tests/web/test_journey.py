@@ -14,26 +14,22 @@ import re
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.web.browser import DESKTOP, PHONE, ConsoleWatch, shot, sign_in
+from tests.web.browser import (
+    DESKTOP,
+    PHONE,
+    ConsoleWatch,
+    account_card,
+    connection_card,
+    shot,
+    sign_in,
+)
 from tests.web.server import Site, link_via_api
 
 pytestmark = pytest.mark.asyncio
 
 CSRF = {"X-Brokerlink-CSRF": "1"}
-
-
-def _connection(page: Page, institution: str) -> Locator:
-    return page.locator("section.connection").filter(
-        has=page.get_by_role("heading", name=institution, exact=True)
-    )
-
-
-def _account(page: Page, name: str) -> Locator:
-    return page.locator("article.account").filter(
-        has=page.get_by_role("heading", name=re.compile(rf"^{re.escape(name)}"))
-    )
 
 
 async def _sign_in(page: Page, site: Site) -> None:
@@ -113,7 +109,7 @@ async def test_connect_refresh_and_portfolio(site: Site, browser: Browser) -> No
 
     # Account cards: provider and capability badges, balances, freshness.
     await page.get_by_role("link", name="Accounts", exact=True).click()
-    individual = _account(page, "Schwab Individual Brokerage")
+    individual = account_card(page, "Schwab Individual Brokerage")
     await expect(individual.locator(".badge.provider")).to_have_text("SnapTrade")
     await expect(individual.locator(".badge.cap-trading")).to_have_text("Trading")
     await expect(individual.locator(".badge.cap-realtime")).to_have_count(0)  # daily plan
@@ -121,13 +117,13 @@ async def test_connect_refresh_and_portfolio(site: Site, browser: Browser) -> No
     await expect(individual.locator(".mask")).to_have_text("••2207")
     await expect(individual.locator(".balances")).to_contain_text("$")
     await expect(individual).to_contain_text("Last synced")
-    brokerage = _account(page, "Self-Directed Investing")
+    brokerage = account_card(page, "Self-Directed Investing")
     await expect(brokerage.locator(".badge.provider")).to_have_text("Plaid")
     await expect(brokerage.locator(".badge.cap-trading")).to_have_count(0)
     await expect(brokerage.locator(".badge.status")).to_have_text("Fresh")
     # The order ticket is offered at Schwab and nowhere at Chase.
     await expect(individual.get_by_role("button", name="Trade")).to_be_visible()
-    chase_section = _connection(page, "Chase")
+    chase_section = connection_card(page, "Chase")
     await expect(chase_section.get_by_role("button", name="Trade")).to_have_count(0)
     await expect(chase_section.locator(".no-trading").first).to_contain_text("No trading here")
     await shot(page, "journey-05-accounts")
@@ -152,16 +148,16 @@ async def test_connect_refresh_and_portfolio(site: Site, browser: Browser) -> No
 
     # Refresh the Plaid connection: the first goes out, the second is blocked with its time.
     await page.get_by_role("link", name="Accounts", exact=True).click()
-    refresh = _connection(page, "Chase").locator("button.refresh")
+    refresh = connection_card(page, "Chase").locator("button.refresh")
     await expect(refresh).to_have_text("Refresh")
     await refresh.click()
-    await expect(_connection(page, "Chase").locator(".refresh-note")).to_contain_text(
+    await expect(connection_card(page, "Chase").locator(".refresh-note")).to_contain_text(
         "Chase refreshed", timeout=20_000
     )
-    refresh = _connection(page, "Chase").locator("button.refresh")
+    refresh = connection_card(page, "Chase").locator("button.refresh")
     await expect(refresh).to_contain_text("next allowed")
     await refresh.click()
-    blocked = _connection(page, "Chase").locator(".refresh-blocked")
+    blocked = connection_card(page, "Chase").locator(".refresh-blocked")
     await expect(blocked).to_contain_text("Refresh blocked")
     connections = await (await page.request.get(site.url + "/api/connections")).json()
     plaid = next(c for c in connections if c["provider"] == "plaid")
@@ -193,7 +189,7 @@ async def test_connect_refresh_and_portfolio(site: Site, browser: Browser) -> No
     await expect(dialog).to_contain_text(f"${price:.2f}")
     await shot(page, "journey-08-override-confirm")
     await dialog.get_by_role("button", name=f"Refresh for ${price:.2f}").click()
-    await expect(_connection(page, "Chase").locator(".refresh-note")).to_contain_text(
+    await expect(connection_card(page, "Chase").locator(".refresh-note")).to_contain_text(
         f"Chase refreshed (billed ${price:.2f})", timeout=20_000
     )
 
@@ -206,7 +202,7 @@ async def test_connect_refresh_and_portfolio(site: Site, browser: Browser) -> No
     # Phone width: nothing wider than the screen, the ticket still there.
     await page.set_viewport_size(PHONE)
     await page.reload()
-    await expect(_account(page, "Schwab Individual Brokerage")).to_be_visible()
+    await expect(account_card(page, "Schwab Individual Brokerage")).to_be_visible()
     overflow = await page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
@@ -240,12 +236,12 @@ async def test_order_at_schwab_and_none_at_chase(site: Site, browser: Browser) -
     watch = ConsoleWatch()
     watch.watch(page)
     await sign_in(page, site.url, site.email, site.password)
-    chase_section = _connection(page, "Chase")
+    chase_section = connection_card(page, "Chase")
     await expect(chase_section.locator("article.account")).to_have_count(4)
     await expect(chase_section.get_by_role("button", name="Trade")).to_have_count(0)
 
     # An order at Schwab: preview (impact), confirm, status.
-    individual = _account(page, "Schwab Individual Brokerage")
+    individual = account_card(page, "Schwab Individual Brokerage")
     await individual.get_by_role("button", name="Trade").click()
     await expect(individual.get_by_label("Limit price")).to_be_hidden()
     await individual.get_by_label("Symbol").fill("AAPL")

@@ -12,26 +12,14 @@ import re
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.web.browser import DESKTOP, ConsoleWatch, shot, sign_in
+from tests.web.browser import DESKTOP, ConsoleWatch, account_card, connection_card, shot, sign_in
 from tests.web.server import Site, link_via_api
 
 pytestmark = pytest.mark.asyncio
 
 CSRF = {"X-Brokerlink-CSRF": "1"}
-
-
-def _connection(page: Page, institution: str) -> Locator:
-    return page.locator("section.connection").filter(
-        has=page.get_by_role("heading", name=institution, exact=True)
-    )
-
-
-def _account(page: Page, name: str) -> Locator:
-    return page.locator("article.account").filter(
-        has=page.get_by_role("heading", name=re.compile(rf"^{re.escape(name)}"))
-    )
 
 
 async def _page(site: Site, browser: Browser, *institutions: str) -> tuple[Page, ConsoleWatch]:
@@ -48,11 +36,11 @@ async def _page(site: Site, browser: Browser, *institutions: str) -> tuple[Page,
     return page, watch
 
 
-async def test_snaptrade_throttle_and_sync_all_report_per_connection(
+async def test_snaptrade_throttle_and_sync_all_report_perconnection_card(
     site: Site, browser: Browser
 ) -> None:
     page, watch = await _page(site, browser, "schwab", "chase")
-    schwab = _connection(page, "Charles Schwab")
+    schwab = connection_card(page, "Charles Schwab")
     await schwab.locator("button.refresh").click()
     note = schwab.locator(".refresh-note")
     await expect(note).to_contain_text("Charles Schwab refreshed", timeout=20_000)
@@ -77,7 +65,7 @@ async def test_snaptrade_throttle_and_sync_all_report_per_connection(
         "Synced 2 connections", timeout=30_000
     )
     await expect(schwab.locator(".refresh-note")).to_contain_text("Synced Charles Schwab")
-    await expect(_connection(page, "Chase").locator(".refresh-note")).to_contain_text(
+    await expect(connection_card(page, "Chase").locator(".refresh-note")).to_contain_text(
         "Synced Chase: 4 accounts up to date"
     )
     await shot(page, "truth-02-sync-all")
@@ -86,7 +74,7 @@ async def test_snaptrade_throttle_and_sync_all_report_per_connection(
 
 async def test_plaid_override_dialog_says_cost_and_when_free(site: Site, browser: Browser) -> None:
     page, watch = await _page(site, browser, "chase")
-    chase = _connection(page, "Chase")
+    chase = connection_card(page, "Chase")
     await chase.locator("button.refresh").click()
     await expect(chase.locator(".refresh-note")).to_contain_text("Chase refreshed", timeout=20_000)
     await chase.locator("button.refresh").click()
@@ -103,7 +91,7 @@ async def test_plaid_override_dialog_says_cost_and_when_free(site: Site, browser
 
 async def test_order_preview_warns_before_the_broker_refuses(site: Site, browser: Browser) -> None:
     page, watch = await _page(site, browser, "schwab")
-    individual = _account(page, "Schwab Individual Brokerage")
+    individual = account_card(page, "Schwab Individual Brokerage")
     cash_before = await individual.locator(".balances div:nth-child(2) dd").inner_text()
     await individual.get_by_role("button", name="Trade").click()
     preview = individual.locator(".order-preview")
@@ -153,9 +141,9 @@ async def test_an_institution_refreshed_only_by_its_provider_offers_no_refresh(
     site: Site, browser: Browser
 ) -> None:
     page, watch = await _page(site, browser, "empower", "chase")
-    empower = _connection(page, "Empower Retirement")
+    empower = connection_card(page, "Empower Retirement")
     await expect(empower).to_be_visible()
     await expect(empower.locator("button.refresh")).to_have_count(0)
-    await expect(_connection(page, "Chase").locator("button.refresh")).to_have_count(1)
+    await expect(connection_card(page, "Chase").locator("button.refresh")).to_have_count(1)
     await shot(page, "truth-08-empower-no-refresh")
     assert watch.unexpected() == []

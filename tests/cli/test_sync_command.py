@@ -37,6 +37,15 @@ def sandboxes():
         yield snap_url, plaid_url
 
 
+def _sync(*args: str):
+    """`brokerlink sync ARGS`, on settings read afresh from the environment, wide output."""
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, ["sync", *args], env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+
+
 async def _link(settings, snap_url, plaid_url):
     url = settings.database_url_resolved
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,16 +81,9 @@ async def _link(settings, snap_url, plaid_url):
 async def test_sync_command_syncs_every_connection_with_a_summary(sandboxes):
     snap_url, plaid_url = sandboxes
     user = await _link(Settings(), snap_url, plaid_url)
-    get_settings.cache_clear()
-    try:
-        outcome = await asyncio.to_thread(
-            CliRunner().invoke,
-            app,
-            ["sync", "--user", str(user), "--snaptrade-url", snap_url, "--plaid-url", plaid_url],
-            env={"COLUMNS": "200"},
-        )
-    finally:
-        get_settings.cache_clear()
+    outcome = await asyncio.to_thread(
+        _sync, "--user", str(user), "--snaptrade-url", snap_url, "--plaid-url", plaid_url
+    )
     assert outcome.exit_code == 0, outcome.output
     assert "providers: snaptrade, plaid" in outcome.output
     assert "2 ok, 0 failed" in outcome.output
@@ -108,11 +110,7 @@ def test_sync_without_any_provider_is_refused_up_front_and_changes_nothing(sandb
     asyncio.run(_link(Settings(), snap_url, plaid_url))
     before = asyncio.run(_freshness(Settings()))
     assert before[1], "the links made accounts"
-    get_settings.cache_clear()
-    try:
-        outcome = CliRunner().invoke(app, ["sync"], env={"COLUMNS": "200"})
-    finally:
-        get_settings.cache_clear()
+    outcome = _sync()
     assert outcome.exit_code == 2, outcome.output
     assert "Nothing was synced" in outcome.output
     assert "1 connection is at snaptrade" in outcome.output
@@ -128,13 +126,7 @@ def test_one_provider_missing_is_refused_too(sandboxes):
     snap_url, plaid_url = sandboxes
     asyncio.run(_link(Settings(), snap_url, plaid_url))
     before = asyncio.run(_freshness(Settings()))
-    get_settings.cache_clear()
-    try:
-        outcome = CliRunner().invoke(
-            app, ["sync", "--snaptrade-url", snap_url], env={"COLUMNS": "200"}
-        )
-    finally:
-        get_settings.cache_clear()
+    outcome = _sync("--snaptrade-url", snap_url)
     assert outcome.exit_code == 2, outcome.output
     assert "at plaid" in outcome.output
     assert "at snaptrade" not in outcome.output
@@ -144,15 +136,7 @@ def test_one_provider_missing_is_refused_too(sandboxes):
 def test_rows_name_the_institution(sandboxes):
     snap_url, plaid_url = sandboxes
     asyncio.run(_link(Settings(), snap_url, plaid_url))
-    get_settings.cache_clear()
-    try:
-        outcome = CliRunner().invoke(
-            app,
-            ["sync", "--snaptrade-url", snap_url, "--plaid-url", plaid_url],
-            env={"COLUMNS": "200"},
-        )
-    finally:
-        get_settings.cache_clear()
+    outcome = _sync("--snaptrade-url", snap_url, "--plaid-url", plaid_url)
     assert outcome.exit_code == 0, outcome.output
     assert "Institution" in outcome.output
     assert "Charles Schwab (#" in outcome.output
@@ -162,24 +146,7 @@ def test_rows_name_the_institution(sandboxes):
 def test_watch_syncs_what_is_due_and_stops_after_the_runs_asked(sandboxes):
     snap_url, plaid_url = sandboxes
     asyncio.run(_link(Settings(), snap_url, plaid_url))
-    get_settings.cache_clear()
-    try:
-        outcome = CliRunner().invoke(
-            app,
-            [
-                "sync",
-                "--watch",
-                "--runs",
-                "1",
-                "--snaptrade-url",
-                snap_url,
-                "--plaid-url",
-                plaid_url,
-            ],
-            env={"COLUMNS": "200"},
-        )
-    finally:
-        get_settings.cache_clear()
+    outcome = _sync("--watch", "--runs", "1", "--snaptrade-url", snap_url, "--plaid-url", plaid_url)
     assert outcome.exit_code == 0, outcome.output
     assert "intervals: snaptrade 1 day" in outcome.output
     assert "2 ok, 0 failed" in outcome.output

@@ -1,6 +1,7 @@
 """PlaidConnector: token storage and lookup by item id, the re-login state machine, webhooks."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -249,10 +250,26 @@ class TestLookupByItemId:
     async def test_list_accounts_and_connections(self, connector, fake, store):
         await store.put(plaid_access_token_name(USER, "b"), _record("item-B"))
         fake.on("/accounts/get", _accounts_for({ACCESS_TOKEN: spec_holdings()["accounts"]}))
+        fake.on(
+            "/item/get",
+            {
+                "item": {"item_id": "item-B"},
+                "status": {
+                    "investments": {"last_successful_update": "2026-11-30T08:00:00Z"},
+                    "transactions": {"last_successful_update": "2026-11-30T14:00:00.123456789Z"},
+                },
+                "request_id": "r",
+            },
+        )
         accounts = await connector.list_accounts(USER)
         assert len(accounts) == 4
         assert {a.connection_id for a in accounts} == {"item-B"}
         assert all(not a.capabilities.trading for a in accounts)
+        # Each account is dated by the update of the product that reads it.
+        dated = {a.raw_type.split("/")[0]: a.holdings_as_of for a in accounts if a.raw_type}
+        assert dated["investment"] == datetime(2026, 11, 30, 8, tzinfo=UTC)
+        assert dated["depository"] == datetime(2026, 11, 30, 14, 0, 0, 123456, tzinfo=UTC)
+        assert fake.paths().count("/item/get") == 1  # one per Item, not per account
         conns = await connector.list_connections(USER)
         assert [(c.connection_id, c.institution_slug, c.disabled) for c in conns] == [
             ("item-B", "b", False)

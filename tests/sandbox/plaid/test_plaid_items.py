@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("check_webhooks")]
@@ -92,6 +94,23 @@ class TestItem:
         assert body["item"]["billed_products"] == ["investments"]
         assert body["item"]["error"] is None
         assert body["status"]["investments"]["last_successful_update"]
+
+    async def test_transactions_update_every_six_hours(self, api, clock):
+        item = await api.link_item("ins_109508", ["transactions"])
+        access = {"access_token": item["access_token"]}
+
+        async def updated() -> datetime:
+            body = await api.ok("/item/get", access)
+            stamp = body["status"]["transactions"]["last_successful_update"]
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+        linked = await updated()
+        clock.advance(5 * 3600)
+        assert await updated() == linked
+        clock.advance(2 * 3600)
+        assert await updated() == linked + timedelta(hours=6)
+        clock.advance(40 * 86400)  # the login expires after 30 days: no update after that
+        assert await updated() == linked + timedelta(days=30)
 
     async def test_remove_revokes_the_token(self, api):
         item = await api.link_item()

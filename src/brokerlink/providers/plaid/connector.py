@@ -389,12 +389,15 @@ class PlaidConnector:
         summaries: list[AccountSummary] = []
         for record in await self.items(user_id):
             response = await self._accounts_of(record)
+            # When Plaid last read the institution: the accounts' `data_as_of`.
+            item = await self._call(record, "/item/get", self._client.item_get)
             summaries.extend(
                 from_plaid_account(
                     account,
                     connection_id=record.item_id,
                     institution_name=record.institution_name,
                     index=i,
+                    item_status=item.get("status"),
                 )
                 for i, account in enumerate(response.get("accounts") or [])
             )

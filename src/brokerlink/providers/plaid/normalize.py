@@ -63,6 +63,7 @@ __all__ = [
     "from_plaid_balance",
     "from_plaid_holdings",
     "instrument_kind",
+    "item_updated_at",
     "to_decimal",
 ]
 
@@ -199,6 +200,31 @@ def _account_currency(balances: Mapping[str, Any]) -> str | None:
     return _str(balances.get("iso_currency_code")) or _str(balances.get("unofficial_currency_code"))
 
 
+def item_updated_at(status: Mapping[str, Any] | None, plaid_type: str | None) -> datetime | None:
+    """When Plaid last read an account of this type from the institution, from `/item/get`'s
+    `status`: the investments update for investment accounts, the transactions update (accounts
+    and balances) for the rest. Each "updates each time Plaid successfully connects with the
+    institution", so an Item without that product is dated by the other. None when Plaid does
+    not say."""
+    if not isinstance(status, Mapping):
+        return None
+    order = ("investments", "transactions")
+    if plaid_type not in ("investment", "brokerage"):
+        order = ("transactions", "investments")
+    for product in order:
+        entry = status.get(product)
+        if not isinstance(entry, Mapping):
+            continue
+        updated = _parse_datetime(
+            entry.get("last_successful_update"),
+            f"status.{product}.last_successful_update",
+            "/item/get",
+        )
+        if updated is not None:
+            return updated
+    return None
+
+
 def from_plaid_account(
     account: wire.InvestmentAccount | Mapping[str, Any],
     *,
@@ -206,7 +232,9 @@ def from_plaid_account(
     institution_name: str,
     index: int = 0,
     operation: str = "/accounts/get",
+    item_status: Mapping[str, Any] | None = None,
 ) -> AccountSummary:
+    """One account; `item_status` (`/item/get`'s `status`) dates its data."""
     path = f"accounts[{index}]"
     account_id = _required_str(account, "account_id", path, operation)
     balances = account.get("balances") or {}
@@ -228,6 +256,7 @@ def from_plaid_account(
             balances.get("current"), f"{path}.balances.current", operation=operation
         ),
         capabilities=Capabilities(trading=False, realtime=False),
+        holdings_as_of=item_updated_at(item_status, plaid_type),
     )
 
 

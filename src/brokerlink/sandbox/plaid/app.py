@@ -349,7 +349,7 @@ async def item_get(
 ) -> dict[str, Any]:
     item = _item(state, req.access_token, "/item/get")
     state.expire_login(item)
-    return {"item": wire.item_json(state, item), "status": wire.item_status_json(item)}
+    return {"item": wire.item_json(state, item), "status": wire.item_status_json(state, item)}
 
 
 @_route("/item/remove", ItemRemoveRequest)

@@ -58,6 +58,9 @@ UPDATE_LINK_TOKEN_TTL = 30 * 60.0
 # after 30 days" ([SPEC] /sandbox/item/reset_login).
 LOGIN_EXPIRY = 30 * 86400.0
 HOSTED_LINK_TTL = 30 * 60.0
+# Plaid checks an Item's institution for new transactions "at least once a day, typically
+# several times"; the sandbox does it every six hours from the Item's creation.
+TRANSACTIONS_UPDATE_EVERY = 6 * 3600.0
 INVESTMENT_ENDPOINTS = frozenset(
     {"/investments/holdings/get", "/investments/transactions/get", "/investments/refresh"}
 )
@@ -403,6 +406,14 @@ class PlaidSandboxState:
     def expire_login(self, item: Item) -> None:
         if item.error is None and self.now() >= item.login_expires_at:
             item.error = errors.item_login_required()
+
+    def transactions_updated_at(self, item: Item) -> float:
+        """When Plaid last read the Item's accounts and balances: every
+        `TRANSACTIONS_UPDATE_EVERY` since it was created, and never past the login expiring."""
+        until = min(self.now(), item.login_expires_at)
+        return item.created_at + (until - item.created_at) // TRANSACTIONS_UPDATE_EVERY * (
+            TRANSACTIONS_UPDATE_EVERY
+        )
 
     def repair(self, item: Item) -> None:
         item.error = None

@@ -48,7 +48,7 @@ def item_json(state: PlaidSandboxState, item: Item) -> dict[str, Any]:
     }
 
 
-def item_status_json(item: Item) -> dict[str, Any]:
+def item_status_json(state: PlaidSandboxState, item: Item) -> dict[str, Any]:
     status: dict[str, Any] = {}
     if "investments" in item.products:
         status["investments"] = {
@@ -57,7 +57,7 @@ def item_status_json(item: Item) -> dict[str, Any]:
         }
     if "transactions" in item.products:
         status["transactions"] = {
-            "last_successful_update": timestamp(item.created_at),
+            "last_successful_update": timestamp(state.transactions_updated_at(item)),
             "last_failed_update": None,
         }
     if item.last_webhook is not None:

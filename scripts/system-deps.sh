@@ -1,13 +1,17 @@
 #!/bin/sh
 # Install the Debian packages the test-suite needs when they are missing: PostgreSQL, whose
-# server binaries the store tests start from /usr/lib/postgresql/*/bin, and Chromium, which the
-# browser tests (tests/web) drive from /usr/bin/chromium through Playwright.
+# server binaries the store tests start from /usr/lib/postgresql/*/bin, Redis, whose server the
+# queue and shared rate-limit tests start (redis-server), and Chromium, which the browser tests
+# (tests/web) drive from /usr/bin/chromium through Playwright.
 # Idempotent; prints nothing when everything is present. Installs only as root.
 set -eu
 
 missing=""
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     missing="$missing postgresql"
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+    missing="$missing redis-server"
 fi
 if [ ! -x /usr/bin/chromium ]; then
     missing="$missing chromium"

@@ -59,3 +59,8 @@ class TestNetWorth:
     def test_nothing_linked(self) -> None:
         worth = net_worth([])
         assert (worth.lines, worth.base_net, worth.accounts) == ([], D(0), 0)
+
+    def test_a_duplicated_accounts_other_copy_is_not_counted(self) -> None:
+        accounts = [_account(1, {"USD": "1000"}), _account(2, {"USD": "1000"})]
+        worth = net_worth(accounts, left_out={2})
+        assert (worth.base_net, worth.accounts, worth.duplicates_left_out) == (D(1000), 1, 1)

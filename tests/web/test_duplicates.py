@@ -40,6 +40,10 @@ async def test_a_duplicate_is_shown_and_resolved(site: Site, browser: Browser) -
             )
             await session.commit()
         before_body = (await api.get("/api/portfolio")).json()
+        worth = (await api.get("/api/net-worth")).json()
+    # Net worth counts the duplicated account once, as the portfolio does.
+    assert worth["duplicates_left_out"] == 1
+    assert Decimal(worth["base_net"]) == Decimal(before_body["totals"]["USD"])
     before = before_body["duplicates"]
     assert [d["kept_provider"] for d in before] == ["snaptrade"]
 

@@ -22,11 +22,18 @@ pytestmark = pytest.mark.asyncio
 CSRF = {"X-Brokerlink-CSRF": "1"}
 
 
-async def _page(site: Site, browser: Browser, *institutions: str) -> tuple[Page, ConsoleWatch]:
+async def _page(
+    site: Site, browser: Browser, *institutions: str, manual: bool = False
+) -> tuple[Page, ConsoleWatch]:
     async with httpx.AsyncClient(base_url=site.url, headers=CSRF, timeout=20) as api:
         await api.post("/api/auth/login", json={"email": site.email, "password": site.password})
         for institution in institutions:
             await link_via_api(api, institution, need_trading=institution == "schwab")
+        if manual:
+            added = await api.post(
+                "/api/manual-positions", json={"ticker": "BTC", "type": "crypto", "quantity": "1"}
+            )
+            assert added.status_code == 201, added.text
     await site.state.syncs.drain()
     context = await browser.new_context(viewport=DESKTOP)
     page = await context.new_page()
@@ -39,7 +46,8 @@ async def _page(site: Site, browser: Browser, *institutions: str) -> tuple[Page,
 async def test_snaptrade_throttle_and_sync_all_report_perconnection_card(
     site: Site, browser: Browser
 ) -> None:
-    page, watch = await _page(site, browser, "schwab", "chase")
+    # With a manual entry too: "Sync all" counts only what it synced.
+    page, watch = await _page(site, browser, "schwab", "chase", manual=True)
     schwab = connection_card(page, "Charles Schwab")
     await schwab.locator("button.refresh").click()
     note = schwab.locator(".refresh-note")

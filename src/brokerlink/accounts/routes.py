@@ -36,7 +36,7 @@ async def get_net_worth(state: State, session: DbSession, user: CurrentUser) -> 
     """Assets minus liabilities (credit cards and loans, from their balances), per currency and
     in the default portfolio's base currency when nothing else is held."""
     portfolio = await PortfolioRepository.from_session(session).get_or_create_default(user.id)
-    return await _view(state, session).net_worth(user.id, portfolio.base_currency)
+    return await _view(state, session).net_worth(user, portfolio.base_currency)
 
 
 @router.get("/api/accounts/{account_id}", response_model=AccountOut)

@@ -107,3 +107,5 @@ class NetWorthOut(BaseModel):
     lines: list[NetWorthLine]
     accounts: int
     liability_accounts: int
+    # Copies of duplicated accounts not counted (the portfolio counts one of each).
+    duplicates_left_out: int = 0

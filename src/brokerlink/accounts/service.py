@@ -7,7 +7,7 @@ provider's as-of time, the last error) instead.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -31,10 +31,12 @@ from brokerlink.models import (
     Connection,
     ConnectionStatus,
     PositionStatus,
+    User,
 )
 from brokerlink.models import Position as PositionRow
 from brokerlink.policies.cost_guard import CostGuard, CostPolicy
 from brokerlink.policies.trading_gate import TradingRefused, check_trading_allowed
+from brokerlink.portfolio.service import PortfolioService, preferred_accounts
 
 __all__ = ["LIABILITY_TYPES", "AccountsView", "net_worth", "position_out"]
 
@@ -74,15 +76,22 @@ def _balances(rows: Sequence[PositionRow]) -> Balances:
     return Balances(cash=dict(cash), holdings_value=dict(held), total=total)
 
 
-def net_worth(accounts: Sequence[AccountOut], base_currency: str = "USD") -> NetWorthOut:
+def net_worth(
+    accounts: Sequence[AccountOut],
+    base_currency: str = "USD",
+    *,
+    left_out: Collection[int] = (),
+) -> NetWorthOut:
     """Assets minus liabilities per currency. An account whose balance is negative (a credit
     card's or a loan's balance owed, as the providers' adapters store it, or a margin debt) is a
     liability of that amount; so is any balance of an account typed as a credit card or loan,
-    whichever sign it was given."""
+    whichever sign it was given. Accounts in `left_out` (the copies of a duplicated account that
+    the portfolio does not count) are not counted either."""
     assets: dict[str, Decimal] = defaultdict(Decimal)
     owed: dict[str, Decimal] = defaultdict(Decimal)
     liability_accounts = 0
-    for account in accounts:
+    counted = [a for a in accounts if a.id not in left_out]
+    for account in counted:
         typed = account.type in LIABILITY_TYPES
         owes = False
         for currency, amount in account.balances.total.items():
@@ -112,8 +121,9 @@ def net_worth(accounts: Sequence[AccountOut], base_currency: str = "USD") -> Net
         base_net=base_net,
         unconverted=unconverted,
         lines=lines,
-        accounts=len(accounts),
+        accounts=len(counted),
         liability_accounts=liability_accounts,
+        duplicates_left_out=len(accounts) - len(counted),
     )
 
 
@@ -259,8 +269,14 @@ class AccountsView:
     async def accounts(self, user_id: int) -> list[AccountOut]:
         return [a for c in await self.connections(user_id) for a in c.accounts]
 
-    async def net_worth(self, user_id: int, base_currency: str = "USD") -> NetWorthOut:
-        return net_worth(await self.accounts(user_id), base_currency)
+    async def net_worth(self, user: User, base_currency: str = "USD") -> NetWorthOut:
+        """The user's net worth, counting each duplicated account once: the copy the portfolio
+        counts (the user's choice, else the provider priority)."""
+        duplicates = await PortfolioService(
+            self.session, prefer_accounts=preferred_accounts(user)
+        ).duplicates(user.id)
+        left_out = {int(d.loser.key) for d in duplicates}
+        return net_worth(await self.accounts(user.id), base_currency, left_out=left_out)
 
     async def account(self, user_id: int, account_id: int) -> AccountOut:
         for account in await self.accounts(user_id):

@@ -29,6 +29,7 @@ from brokerlink.portfolio.schemas import (
 from brokerlink.portfolio.service import (
     ConsolidationSummary,
     PortfolioService,
+    preferred_accounts,
 )
 from brokerlink.repositories import PortfolioRepository
 
@@ -39,15 +40,9 @@ router = APIRouter(tags=["portfolio"])
 Id = Annotated[int, Path(ge=1, le=2**62)]
 
 
-def prefer_accounts(user: User) -> dict[str, str]:
-    prefs: dict[str, Any] = user.preferences or {}
-    chosen = prefs.get("prefer_accounts") or {}
-    return {str(k): str(v) for k, v in chosen.items()}
-
-
 def service(state: AppState, session: AsyncSession, user: User) -> PortfolioService:
     return PortfolioService(
-        session, cash_proxies=state.cash_proxies, prefer_accounts=prefer_accounts(user)
+        session, cash_proxies=state.cash_proxies, prefer_accounts=preferred_accounts(user)
     )
 
 
@@ -76,7 +71,7 @@ async def portfolio_out(
             session,
             user_id=user.id,
             portfolio_id=pid,
-            extra=(portfolio.name, preferences_key(prefer_accounts(user))),
+            extra=(portfolio.name, preferences_key(preferred_accounts(user))),
         )
         cached = cache.get(user.id, pid, version, now=state.clock())
         if cached is not None:

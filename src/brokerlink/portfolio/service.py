@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.domain.enums import AccountType, InstrumentKind, Provider
 from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
-from brokerlink.models import Account, Connection, PositionStatus
+from brokerlink.models import Account, Connection, PositionStatus, User
 from brokerlink.models import Position as PositionRow
 from brokerlink.portfolio.consolidate import (
     CASH_PREFIX,
@@ -53,6 +53,7 @@ __all__ = [
     "OnExisting",
     "PortfolioService",
     "duplicate_effects",
+    "preferred_accounts",
 ]
 
 #: What to do when a manual entry for the same ticker exists: add to its quantity or replace it.
@@ -156,6 +157,13 @@ class ConsolidationSummary:
     last_updated: datetime | None
     cash: dict[str, Decimal] = field(default_factory=dict)
     duplicates: list[str] = field(default_factory=list)
+
+
+def preferred_accounts(user: User) -> dict[str, str]:
+    """The user's choices of which copy of a duplicated account counts (account id → id)."""
+    prefs = user.preferences or {}
+    chosen = prefs.get("prefer_accounts") or {}
+    return {str(k): str(v) for k, v in chosen.items()}
 
 
 class PortfolioService:

@@ -133,7 +133,7 @@ async def accounts_page(
         return _to_login(request)
     context = await _connections_context(state, session, user)
     portfolio = await PortfolioRepository.from_session(session).get_or_create_default(user.id)
-    worth = await _accounts_view(state, session).net_worth(user.id, portfolio.base_currency)
+    worth = await _accounts_view(state, session).net_worth(user, portfolio.base_currency)
     return _page(request, "accounts.html", user, compact=False, net_worth=worth, **context)
 
 

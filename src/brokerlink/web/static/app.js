@@ -628,13 +628,14 @@
           var after = await api("GET", "/api/connections");
           await rerenderConnections();
           var problems = 0;
-          after.forEach(function (c) {
-            if (c.provider === "manual") return; // entered by hand: nothing to sync
+          // Manual entries are typed in by the person: nothing syncs them, nothing is counted.
+          var synced = after.filter(function (c) { return c.provider !== "manual"; });
+          synced.forEach(function (c) {
             var outcome = syncOutcome(before.filter(function (b) { return b.id === c.id; })[0], c);
             if (outcome.kind === "error") problems += 1;
             connectionNote(c.id, outcome.text, outcome.kind);
           });
-          status.textContent = "Synced " + after.length + " connection" + (after.length === 1 ? "" : "s") +
+          status.textContent = "Synced " + synced.length + " connection" + (synced.length === 1 ? "" : "s") +
             (problems ? "; " + problems + " with a problem (see below)." : ": all up to date.");
           status.className = "sync-summary small " + (problems ? "result-error" : "result-ok");
         } catch (e) {

@@ -46,7 +46,7 @@ class TestListAccounts:
         await api.connect(user, "Chase")
         for account in (await _accounts(user)).values():
             assert account["capabilities"]["trading"] is False
-            assert "plaid" in account["capabilities"]["trading_reason"]
+            assert "Plaid" in account["capabilities"]["trading_reason"]
 
     async def test_fidelity_cannot_trade_and_says_why(self, api):
         user = await api.user()

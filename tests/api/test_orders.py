@@ -66,7 +66,7 @@ class TestPreviewOrder:
         before = api.provider_calls
         response = await user.post(f"/api/accounts/{account}/orders/preview", json=BUY)
         error = assert_error(response, 403, "trading_not_allowed")
-        assert "plaid" in error["reason"]
+        assert "Plaid" in error["reason"]
         assert api.provider_calls == before
 
     async def test_both_quantity_and_notional_is_422(self, api):
@@ -140,7 +140,9 @@ class TestPlaceOrder:
         before = api.stack.snaptrade_wire.total
         response = await user.post(f"/api/accounts/{account}/orders", json=BUY, headers=_key())
         error = assert_error(response, 403, "trading_not_allowed")
-        assert error["reason"] == "plaid accounts cannot place orders"
+        assert error["reason"] == (
+            "it is linked through Plaid, which reads accounts but cannot place orders"
+        )
         assert api.stack.snaptrade_wire.total == before
 
     async def test_fidelity_is_403_and_makes_no_snaptrade_order_call(self, api):

@@ -9,8 +9,8 @@ from brokerlink.policies import TradingRefused, check_trading_allowed
 @pytest.mark.parametrize(
     ("provider", "capabilities", "why"),
     [
-        (Provider.PLAID, Capabilities(trading=True), "plaid accounts cannot place orders"),
-        (Provider.MANUAL, Capabilities(), "manual accounts cannot place orders"),
+        (Provider.PLAID, Capabilities(trading=True), "linked through Plaid, which reads"),
+        (Provider.MANUAL, Capabilities(), "entered by hand"),
         (Provider.SNAPTRADE, Capabilities(trading=False), "linked without trade access"),
     ],
 )

@@ -140,6 +140,10 @@ async def test_the_portfolio_fits_a_phone_and_its_numbers_agree(
     page = await context.new_page()
     watch.watch(page)
     await sign_in(page, site.url, site.email, site.password)
+    # Each synced account's card says how old its data is, banks' included.
+    dated = [a for a in (await client.get("/api/accounts")).json() if a["data_as_of"]]
+    await expect(page.locator(".freshness .as-of")).to_have_count(len(dated))
+    await shot(page, "accounts-phone-as-of")
     await page.goto(site.url + "/portfolio")
     total = page.locator("#total-USD")
     await expect(total).to_be_visible()

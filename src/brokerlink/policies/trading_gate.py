@@ -42,7 +42,12 @@ def check_trading_allowed(
     """
     name = institution or "this institution"
     if provider is not Provider.SNAPTRADE:
-        reason = f"{provider.value} accounts cannot place orders"
+        reason = (
+            "entered by hand, so there is no broker to send orders to"
+            if provider is Provider.MANUAL
+            else f"it is linked through {provider.label}, which reads accounts but cannot "
+            "place orders"
+        )
     elif capabilities.trading:
         return
     else:

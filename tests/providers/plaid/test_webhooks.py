@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -174,6 +175,26 @@ class TestKeyCache:
         await env.verifier.verify(first.content, first.headers)
         await env.verifier.verify(second.content, second.headers)
         assert env.keys.fetched == [env.state.signer.kid]
+
+    async def test_concurrent_webhooks_with_a_new_kid_fetch_it_once(self, env):
+        first, second = await env.holdings_webhook(), await env.holdings_webhook()
+        events = await asyncio.gather(
+            env.verifier.verify(first.content, first.headers),
+            env.verifier.verify(second.content, second.headers),
+        )
+        assert len({e.item_id for e in events}) == 2
+        assert env.keys.fetched == [env.state.signer.kid]
+
+    async def test_concurrent_webhooks_with_an_unknown_kid_are_all_refused(self, env):
+        request = await env.holdings_webhook()
+        attacker = ec.generate_private_key(ec.SECP256R1())
+        token = _token(attacker, "ES256", _claims(request.content, env.clock.now), kid="k-404")
+        results = await asyncio.gather(
+            *(env.verifier.verify(request.content, {"Plaid-Verification": token}) for _ in "ab"),
+            return_exceptions=True,
+        )
+        assert [getattr(r, "code", r) for r in results] == ["bad_signature"] * 2
+        assert env.keys.fetched == ["k-404"]
 
     async def test_a_cached_key_is_fetched_again_after_its_ttl(self, env):
         first = await env.holdings_webhook()

@@ -18,6 +18,7 @@ and only then is the body parsed. All of them are `bad_signature` but 5 (`stale`
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ class PlaidWebhookVerifier:
         self._max_future_skew = max_future_skew
         self._key_ttl = key_ttl
         self._keys: dict[str, _CachedKey] = {}
+        self._pending: dict[str, asyncio.Task[jwt.PyJWK]] = {}
 
     async def verify(self, body: bytes, headers: Mapping[str, str]) -> PlaidWebhook:
         """The event in `body`, or `WebhookRefused`."""
@@ -150,6 +152,15 @@ class PlaidWebhookVerifier:
         cached = self._keys.get(kid)
         if cached is not None and now - cached.fetched_at < self._key_ttl:
             return cached.key
+        # One fetch per kid at a time: after a rotation, a burst of webhooks asks once.
+        pending = self._pending.get(kid)
+        if pending is None:
+            pending = asyncio.create_task(self._fetch(kid, now))
+            self._pending[kid] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(kid, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch(self, kid: str, now: datetime) -> jwt.PyJWK:
         try:
             jwk = await self._fetch_key(kid)
         except LogicalError as exc:

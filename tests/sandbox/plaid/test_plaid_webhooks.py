@@ -121,3 +121,24 @@ async def test_dead_receiver_does_not_break_the_request(clock, validator):
         api = PlaidClient(http, transport)
         item = await api.link_item(webhook="https://receiver.test/plaid")
         await api.ok("/investments/refresh", {"access_token": item["access_token"]})
+
+
+async def test_a_rotated_key_stays_served_with_expired_at(api, state, clock):
+    old_kid = state.signer.kid
+    clock.advance(3600)
+    new_kid = state.signer.rotate(clock.now)
+    assert new_kid != old_kid == (await _key(api, old_kid))["kid"]
+    assert (await _key(api, old_kid))["expired_at"] == int(clock.now)
+    assert (await _key(api, new_kid))["expired_at"] is None
+    # What is signed from now on carries the new kid and verifies with the new key.
+    body = b'{\n  "webhook_type": "HOLDINGS"\n}'
+    token = state.signer.sign(body, clock.now)
+    request = httpx.Request(
+        "POST", "https://receiver.test/plaid", content=body, headers={"Plaid-Verification": token}
+    )
+    assert json.loads(_unb64(token.split(".")[0]))["kid"] == new_kid
+    assert (await _verify(api, request))["iat"] == int(clock.now)
+
+
+async def _key(api: PlaidClient, kid: str) -> dict:
+    return (await api.ok("/webhook_verification_key/get", {"key_id": kid}))["key"]

@@ -435,7 +435,8 @@ async def sandbox_fire_webhook(
 async def webhook_verification_key_get(
     state: PlaidSandboxState, req: WebhookVerificationKeyGetRequest, request: Request
 ) -> dict[str, Any]:
-    if req.key_id != state.signer.kid:
+    key = state.signer.jwk(req.key_id)
+    if key is None:
         raise PlaidError(
             "INVALID_INPUT",
             "INVALID_WEBHOOK_VERIFICATION_KEY_ID",
@@ -443,7 +444,7 @@ async def webhook_verification_key_get(
             "and verification requests must be made to the same environment that the webhook "
             "was sent from",
         )
-    return {"key": state.signer.jwk()}
+    return {"key": key}
 
 
 # -- accounts ----------------------------------------------------------------------------------

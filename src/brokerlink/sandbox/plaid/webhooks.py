@@ -1,64 +1,83 @@
-"""Signed webhook delivery: the `Plaid-Verification` JWT (ES256) and its verification key.
+"""Signed webhook delivery: the `Plaid-Verification` JWT (ES256) and its verification keys.
 
 Plaid signs `{"iat": <unix seconds>, "request_body_sha256": <hex sha256 of the raw body>}`
 with a P-256 key whose public JWK `/webhook_verification_key/get` serves by `kid`. Bodies are
-serialised with an indent of 2, as Plaid's are, and receivers must hash the raw bytes.
+serialised with an indent of 2, as Plaid's are, and receivers must hash the raw bytes. A rotated
+key is still served, with `expired_at` set, as Plaid keeps serving its old keys.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import hashes
+import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from jwt.algorithms import ECAlgorithm
 
 __all__ = ["WebhookSigner", "deliver"]
 
 VERIFICATION_HEADER = "Plaid-Verification"
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+@dataclass
+class _Key:
+    kid: str
+    private: ec.EllipticCurvePrivateKey
+    created_at: int
+    expired_at: int | None = None
 
 
 class WebhookSigner:
-    """One P-256 key per sandbox; `jwk()` is what /webhook_verification_key/get returns."""
+    """The sandbox's P-256 signing keys: the current one signs, every one is served by `kid`."""
 
     def __init__(self, created_at: float) -> None:
-        self.kid = str(uuid.uuid4())
-        self.created_at = int(created_at)
-        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._keys: dict[str, _Key] = {}
+        self._current = self._new_key(created_at)
 
-    def jwk(self) -> dict[str, Any]:
-        numbers = self._key.public_key().public_numbers()
+    def _new_key(self, created_at: float) -> _Key:
+        key = _Key(str(uuid.uuid4()), ec.generate_private_key(ec.SECP256R1()), int(created_at))
+        self._keys[key.kid] = key
+        return key
+
+    @property
+    def kid(self) -> str:
+        return self._current.kid
+
+    def jwk(self, kid: str) -> dict[str, Any] | None:
+        """What /webhook_verification_key/get returns for `kid`, or None for a key this
+        sandbox never had."""
+        key = self._keys.get(kid)
+        if key is None:
+            return None
+        public = ECAlgorithm.to_jwk(key.private.public_key(), as_dict=True)
         return {
             "alg": "ES256",
-            "crv": "P-256",
-            "kid": self.kid,
-            "kty": "EC",
+            "crv": public["crv"],
+            "kid": key.kid,
+            "kty": public["kty"],
             "use": "sig",
-            "x": _b64url(numbers.x.to_bytes(32, "big")),
-            "y": _b64url(numbers.y.to_bytes(32, "big")),
-            "created_at": self.created_at,
-            "expired_at": None,
+            "x": public["x"],
+            "y": public["y"],
+            "created_at": key.created_at,
+            "expired_at": key.expired_at,
         }
 
+    def rotate(self, now: float) -> str:
+        """Expire the current key at `now` and sign with a new one from then on; its `kid`."""
+        self._current.expired_at = int(now)
+        self._current = self._new_key(now)
+        return self._current.kid
+
     def sign(self, body: bytes, now: float) -> str:
-        header = {"alg": "ES256", "kid": self.kid, "typ": "JWT"}
         claims = {"iat": int(now), "request_body_sha256": hashlib.sha256(body).hexdigest()}
-        signing_input = ".".join(
-            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        return jwt.encode(
+            claims, self._current.private, algorithm="ES256", headers={"kid": self._current.kid}
         )
-        der = self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
-        r, s = decode_dss_signature(der)
-        # JWS wants the raw r||s pair, not the DER encoding cryptography returns.
-        return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 def encode_body(body: dict[str, Any]) -> bytes:

@@ -191,7 +191,7 @@ def build_app(url: str) -> Any:
     from brokerlink.repositories.portfolios import DEFAULT_PORTFOLIO_NAME
     from brokerlink.routing.coverage import CoverageRegistry, load_coverage
     from brokerlink.routing.router import ProviderFlags
-    from brokerlink.runtime import Connectors
+    from brokerlink.composition import Connectors
     from brokerlink.sync import SyncEngine
     from brokerlink.sync.tasks import BackgroundSyncs
 

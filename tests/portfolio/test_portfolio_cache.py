@@ -48,7 +48,7 @@ from brokerlink.repositories import (
 from brokerlink.repositories.refresh_log import RefreshLogRepository
 from brokerlink.routing.coverage import CoverageRegistry, load_coverage
 from brokerlink.routing.router import ProviderFlags
-from brokerlink.runtime import Connectors
+from brokerlink.composition import Connectors
 from brokerlink.sync import SyncEngine
 from brokerlink.sync.tasks import BackgroundSyncs
 

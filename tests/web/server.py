@@ -30,7 +30,7 @@ from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.repositories import PortfolioRepository
 from brokerlink.routing.coverage import CoverageRegistry, load_coverage
 from brokerlink.routing.router import ProviderFlags
-from brokerlink.runtime import Connectors
+from brokerlink.composition import Connectors
 from brokerlink.sandbox import plaid as plaid_sandbox
 from brokerlink.sandbox import snaptrade as snaptrade_sandbox
 from brokerlink.sandbox_ids import (

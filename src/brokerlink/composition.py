@@ -311,12 +311,18 @@ async def open_services(
     plaid_url: str | None = None,
     sandbox: bool = False,
     snaptrade_credentials: AppCredentials | None = None,
+    secrets: SecretStore | None = None,
 ) -> AsyncIterator[Services]:
     """The services for `settings`, open for the block; the store must be at head already
-    (`brokerlink db upgrade`, or `migrate.upgrade_async` in the embedded modes)."""
+    (`brokerlink db upgrade`, or `migrate.upgrade_async` in the embedded modes).
+
+    `snaptrade_credentials`: app credentials read from the secret store, used (and followed
+    through rotations) when the environment has none. `secrets`: a secret store already open
+    (else the settings' own)."""
     engine = create_engine(settings.database_url_resolved)
     sessionmaker = create_sessionmaker(engine)
-    secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
+    if secrets is None:
+        secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
     rotation = AppCredentialsProvider(secrets) if snaptrade_credentials is not None else None
     try:
         async with open_clients(

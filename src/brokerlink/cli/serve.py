@@ -107,7 +107,10 @@ def serve(
     refused = _refusal(settings, sandboxes)
     if refused is not None:
         Console(stderr=True).print(
-            f"brokerlink serve cannot start: {refused.message}", markup=False, highlight=False
+            f"brokerlink serve cannot start: {refused.message}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(2)
     with contextlib.suppress(KeyboardInterrupt):

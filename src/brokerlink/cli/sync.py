@@ -207,7 +207,7 @@ def sync(
         Console(stderr=True).print(refusal(error), markup=False, highlight=False)
         raise typer.Exit(2) from None
     except migrate.DatabaseNotAtHead as error:
-        Console(stderr=True).print(error.message, markup=False, highlight=False)
+        Console(stderr=True).print(error.message, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     render(summary, console, named)
     if summary.connections_failed:

@@ -12,6 +12,8 @@ Which providers there are:
 - otherwise a provider is there only when its URL is given explicitly, pointing at a running
   sandbox (`brokerlink sandbox snaptrade|plaid`, or `embedded_sandboxes()`), which is then
   called with the sandbox's own documented credentials;
+- SnapTrade app credentials read from the secret store (`snaptrade_credentials`, the loaders)
+  stand in for the environment's, and are followed through rotations;
 - `sandbox=True` (the demo) uses the given sandbox URLs with the sandbox credentials even when
   real credentials are set, so that an embedded run never calls a real service.
 
@@ -41,7 +43,7 @@ from brokerlink.providers.plaid import PlaidClient, PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.routing.coverage import CoverageRegistry, load_coverage
 from brokerlink.routing.reference import ReferenceSource
-from brokerlink.routing.router import LinkRouter, ProviderFlags
+from brokerlink.routing.router import ProviderFlags
 from brokerlink.sandbox_ids import (
     PLAID_SANDBOX_CLIENT_ID,
     PLAID_SANDBOX_SECRET,
@@ -269,12 +271,6 @@ class Services:
     reference: ReferenceSource | None
     sync: SyncEngine
     clock: Callable[[], datetime] = field(default=_now)
-
-    @property
-    def router(self) -> LinkRouter:
-        """The router on the current coverage map, without live data (that is `reference`,
-        fetched per decision by the link service)."""
-        return LinkRouter(self.coverage.current, self.flags)
 
     def sync_engine(
         self, *, on_connection: Callable[[ConnectionOutcome], None] | None = None

@@ -169,6 +169,7 @@ def build_app(url: str) -> Any:
 
     from brokerlink.api import AppState, create_app
     from brokerlink.api.deps import CurrentUser, DbSession, State
+    from brokerlink.composition import Connectors
     from brokerlink.db import create_engine, create_sessionmaker
     from brokerlink.domain import Provider
     from brokerlink.models import (
@@ -191,7 +192,6 @@ def build_app(url: str) -> Any:
     from brokerlink.repositories.portfolios import DEFAULT_PORTFOLIO_NAME
     from brokerlink.routing.coverage import CoverageRegistry, load_coverage
     from brokerlink.routing.router import ProviderFlags
-    from brokerlink.runtime import Connectors
     from brokerlink.sync import SyncEngine
     from brokerlink.sync.tasks import BackgroundSyncs
 

@@ -51,6 +51,7 @@ from itertools import repeat
 
 import numpy as np
 
+from bench.columnar import Categorical, PositionColumns, analysis_columns
 from brokerlink.domain import Provider
 from brokerlink.portfolio import (
     DEFAULT_CASH_PROXIES,
@@ -60,7 +61,6 @@ from brokerlink.portfolio import (
     analysis_view,
     consolidate,
 )
-from brokerlink.portfolio.columnar import Categorical, PositionColumns, analysis_columns
 
 WELL_KNOWN = (
     "AAPL MSFT VTI VOO SPY QQQ NVDA AMZN GOOGL TSLA META BRK.B VXUS BND SCHD JEPI VTV IWM "

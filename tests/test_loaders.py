@@ -1,4 +1,5 @@
-"""The portfolio app's synchronous SnapTrade entry points, on the embedded sandbox."""
+"""The portfolio app's synchronous SnapTrade entry points, on the embedded sandbox (asked for
+with BROKERLINK_SANDBOX=embedded), and without credentials or that switch: a refusal."""
 
 import asyncio
 from decimal import Decimal
@@ -11,11 +12,13 @@ from brokerlink import loaders
 from brokerlink.cli.demo import approve_in_portal
 from brokerlink.config import get_settings
 from brokerlink.domain import Instrument, InstrumentKind, Position, Provider
+from brokerlink.errors import ConfigurationError
 from brokerlink.secrets import SecretNotFound
 
 
 @pytest.fixture(autouse=True)
-def _fresh_runtime():
+def _fresh_runtime(monkeypatch):
+    monkeypatch.setenv("BROKERLINK_SANDBOX", "embedded")
     get_settings.cache_clear()
     yield
     loaders.shutdown()
@@ -116,3 +119,44 @@ def test_calling_from_inside_a_running_loop_works():
         return await asyncio.to_thread(loaders.register_snaptrade_user, "9")
 
     assert asyncio.run(inside())
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: loaders.register_snaptrade_user("42"),
+        lambda: loaders.get_snaptrade_accounts("42"),
+        lambda: loaders.create_connection_portal_url("42", "Charles Schwab"),
+    ],
+)
+def test_without_credentials_or_the_switch_the_loaders_refuse(monkeypatch, call):
+    monkeypatch.delenv("BROKERLINK_SANDBOX")
+    get_settings.cache_clear()
+    with pytest.raises(loaders.SnapTradeNotConfigured) as refused:
+        call()
+    assert isinstance(refused.value, ConfigurationError)
+    assert refused.value.code == "snaptrade_not_configured"
+    for name in ("SNAPTRADE_CLIENT_ID", "SNAPTRADE_CONSUMER_KEY", "BROKERLINK_SANDBOX=embedded"):
+        assert name in refused.value.message
+
+
+def test_credentials_can_be_stored_without_the_switch(monkeypatch):
+    monkeypatch.delenv("BROKERLINK_SANDBOX")
+    get_settings.cache_clear()
+    with pytest.raises(SecretNotFound):
+        loaders.get_snaptrade_app_credentials()
+    loaders.store_snaptrade_app_credentials("CLIENT", "ck-not-a-real-key")
+    assert loaders.get_snaptrade_app_credentials().client_id == "CLIENT"
+
+
+def test_stored_credentials_are_used_instead_of_the_sandbox(monkeypatch):
+    """Stored credentials select the service they name (here: a closed port, so the call
+    fails as a provider error) and never the embedded sandbox, even with the switch."""
+    from brokerlink.domain.errors import ProviderError
+
+    monkeypatch.setenv("SNAPTRADE_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("SNAPTRADE_MAX_RETRIES", "0")
+    get_settings.cache_clear()
+    loaders.store_snaptrade_app_credentials("CLIENT", "ck-not-a-real-key")
+    with pytest.raises(ProviderError):
+        loaders.register_snaptrade_user("42")

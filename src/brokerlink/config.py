@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # "embedded": code that would otherwise need provider credentials (`brokerlink.loaders`)
+    # runs on the offline sandboxes, started in-process. "off" (the default): a missing
+    # credential is a configuration error, never a silent switch to sandbox data.
+    sandbox: Literal["off", "embedded"] = "off"
+
     # The store: SQLite under data_dir unless a URL is given (postgresql+psycopg://… in production).
     database_url: str | None = None
     database_echo: bool = False

@@ -2,9 +2,11 @@
 
 Synchronous functions over the async core, callable from scripts, notebooks and worker threads
 (even where an event loop is already running): each call runs on one background event loop that
-this module owns. Settings come from the environment at first use; with no SnapTrade credentials
-anywhere (environment or the secret store's `snaptrade/app_credentials`), calls go to the
-embedded SnapTrade sandbox, started on a loopback port on first use.
+this module owns. Settings come from the environment at first use. SnapTrade credentials come
+from the environment, else the secret store's `snaptrade/app_credentials`; with neither, a call
+raises `SnapTradeNotConfigured` (saying what to set), unless sandbox mode is asked for with
+`BROKERLINK_SANDBOX=embedded`: then calls go to the embedded SnapTrade sandbox, started on a
+loopback port on first use. Credentials can always be stored and read.
 
     from brokerlink import loaders
 
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
+from brokerlink.composition import Services, embedded_sandboxes, open_services
 from brokerlink.config import Settings, get_settings
 from brokerlink.domain.enums import Provider
 from brokerlink.domain.errors import AuthFailed
@@ -43,12 +46,11 @@ from brokerlink.portfolio.consolidate import (
     analysis_view,
     consolidate,
 )
-from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
+from brokerlink.providers.snaptrade import SnapTradeConnector
 from brokerlink.routing.coverage import load_coverage
 from brokerlink.secrets import SecretNotFound, SecretStore, secret_store_from_settings
 from brokerlink.secrets.credentials import (
     AppCredentials,
-    AppCredentialsProvider,
     SnapTradeUserSecret,
     get_app_credentials,
     store_app_credentials,
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOLDINGS_COLUMNS",
+    "SnapTradeNotConfigured",
     "convert_snaptrade_holdings_to_portfolio_data",
     "create_connection_portal_url",
     "get_snaptrade_accounts",
@@ -100,13 +103,29 @@ HOLDINGS_COLUMNS = (
 )
 
 
+class SnapTradeNotConfigured(ConfigurationError):
+    """No SnapTrade credentials anywhere, and the embedded sandbox was not asked for."""
+
+    code = "snaptrade_not_configured"
+
+
+NOT_CONFIGURED = (
+    "brokerlink.loaders has no SnapTrade credentials: set SNAPTRADE_CLIENT_ID and "
+    "SNAPTRADE_CONSUMER_KEY, or store them once with store_snaptrade_app_credentials(); "
+    "for the offline sandbox instead, set BROKERLINK_SANDBOX=embedded"
+)
+
+
 @dataclass
 class _Core:
-    settings: Settings
-    secrets: SecretStore
-    connector: SnapTradeConnector
-    sandbox_url: str | None
+    services: Services
     stack: AsyncExitStack
+
+    @property
+    def connector(self) -> SnapTradeConnector:
+        connector = self.services.connectors.snaptrade
+        assert connector is not None
+        return connector
 
 
 class _Runtime:
@@ -118,6 +137,7 @@ class _Runtime:
         self._thread: threading.Thread | None = None
         self._core: _Core | None = None
         self._core_lock: asyncio.Lock | None = None
+        self._secrets: SecretStore | None = None
 
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -142,14 +162,20 @@ class _Runtime:
             self._core_lock = asyncio.Lock()
         async with self._core_lock:
             if self._core is None:
-                self._core = await _build_core(get_settings())
+                self._core = await _build_core(get_settings(), self.secrets())
             return self._core
+
+    def secrets(self) -> SecretStore:
+        """The secret store alone: credentials can be stored before any provider is there."""
+        if self._secrets is None:
+            self._secrets = secret_store_from_settings(get_settings())
+        return self._secrets
 
     def shutdown(self) -> None:
         with self._lock:
             loop, thread, core = self._loop, self._thread, self._core
             self._loop = self._thread = self._core = None
-            self._core_lock = None
+            self._core_lock = self._secrets = None
         if loop is None:
             return
         if core is not None:
@@ -169,54 +195,32 @@ def shutdown() -> None:
     _runtime.shutdown()
 
 
-async def _build_core(settings: Settings) -> _Core:
-    stack = AsyncExitStack()
-    secrets = secret_store_from_settings(settings)
-    rotation: AppCredentialsProvider | None = None
-    client_id = settings.snaptrade_client_id
-    key = (
-        settings.snaptrade_consumer_key.get_secret_value()
-        if settings.snaptrade_consumer_key
-        else None
-    )
-    base_url = settings.snaptrade_url
-    if not (client_id and key):
+async def _build_core(settings: Settings, secrets: SecretStore) -> _Core:
+    """The services, on the credentials in the environment, else those in the secret store,
+    else (only with `BROKERLINK_SANDBOX=embedded`) the embedded SnapTrade sandbox."""
+    stored = None
+    if not settings.snaptrade_live:
         try:
             stored = await get_app_credentials(secrets)
         except SecretNotFound:
             stored = None
-        if stored is not None:
-            client_id, key = stored.client_id, stored.consumer_key.get_secret_value()
-            base_url = base_url or "https://api.snaptrade.com"
-            # Credentials from the store follow a rotation without a restart.
-            rotation = AppCredentialsProvider(secrets)
-    sandbox_url = None
-    if not (client_id and key):
-        rotation = None
-        # No credentials anywhere: the embedded sandbox, as `make demo` uses it.
-        from brokerlink.cli._serve import serve_in_background
-        from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
-        from brokerlink.sandbox.snaptrade import create_app
-
-        client_id, key = SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
-        app = create_app(client_id=client_id, consumer_key=key)
-        sandbox_url = await stack.enter_async_context(serve_in_background(app))
-        base_url = sandbox_url
-    assert base_url is not None
-    client = await stack.enter_async_context(
-        SnapTradeClient(
-            client_id,
-            key,
-            base_url=base_url,
-            timeout=settings.snaptrade_timeout_seconds,
-            rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
-            credentials=rotation,
-        )
-    )
-    connector = SnapTradeConnector(
-        client, secrets, institution_lookup=load_coverage().slug_for_snaptrade
-    )
-    return _Core(settings, secrets, connector, sandbox_url, stack)
+    stack = AsyncExitStack()
+    try:
+        if settings.snaptrade_live or stored is not None:
+            services = await stack.enter_async_context(
+                open_services(settings, snaptrade_credentials=stored, secrets=secrets)
+            )
+        elif settings.sandbox == "embedded":
+            sandbox_url, _ = await stack.enter_async_context(embedded_sandboxes(plaid=False))
+            services = await stack.enter_async_context(
+                open_services(settings, snaptrade_url=sandbox_url, sandbox=True, secrets=secrets)
+            )
+        else:
+            raise SnapTradeNotConfigured(NOT_CONFIGURED)
+    except BaseException:
+        await stack.aclose()
+        raise
+    return _Core(services, stack)
 
 
 async def _connector() -> SnapTradeConnector:
@@ -224,7 +228,7 @@ async def _connector() -> SnapTradeConnector:
 
 
 async def _secrets() -> SecretStore:
-    return (await _runtime.core()).secrets
+    return _runtime.secrets()
 
 
 # -- credentials ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from brokerlink.cli import app
 from brokerlink.cli.demo import link_in_browser
 from brokerlink.cli.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY
 from brokerlink.cli.sandbox_plaid import PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET
+from brokerlink.composition import provider_connectors
 from brokerlink.config import Settings, get_settings
 from brokerlink.connections import LinkService
 from brokerlink.db import migrate
@@ -18,7 +19,6 @@ from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.models import Account, Connection
 from brokerlink.repositories import PortfolioRepository, UserRepository
 from brokerlink.routing import LinkRouter, load_coverage
-from brokerlink.runtime import provider_connectors
 from brokerlink.sandbox import plaid as plaid_sandbox
 from brokerlink.sandbox import snaptrade as snaptrade_sandbox
 from brokerlink.secrets import secret_store_from_settings
@@ -150,3 +150,11 @@ def test_watch_syncs_what_is_due_and_stops_after_the_runs_asked(sandboxes):
     assert outcome.exit_code == 0, outcome.output
     assert "intervals: snaptrade 1 day" in outcome.output
     assert "2 ok, 0 failed" in outcome.output
+
+
+def test_sync_on_a_database_behind_head_is_refused_and_migrates_nothing(tmp_path):
+    outcome = _sync()
+    assert outcome.exit_code == 2, outcome.output
+    assert "brokerlink db upgrade" in outcome.output
+    settings = Settings()
+    assert migrate.current(settings.database_url_resolved) == ()

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from brokerlink.accounts.service import AccountsView
 from brokerlink.api import AppState, create_app
 from brokerlink.auth import AuthService
+from brokerlink.composition import Connectors
 from brokerlink.domain import Instrument, InstrumentKind, Provider
 from brokerlink.domain import Position as Holding
 from brokerlink.domain.enums import AccountType
@@ -48,7 +49,6 @@ from brokerlink.repositories import (
 from brokerlink.repositories.refresh_log import RefreshLogRepository
 from brokerlink.routing.coverage import CoverageRegistry, load_coverage
 from brokerlink.routing.router import ProviderFlags
-from brokerlink.runtime import Connectors
 from brokerlink.sync import SyncEngine
 from brokerlink.sync.tasks import BackgroundSyncs
 

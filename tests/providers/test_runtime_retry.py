@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from brokerlink.composition import provider_connectors
 from brokerlink.config import Settings
 from brokerlink.domain.errors import TechnicalError
-from brokerlink.runtime import provider_connectors
 from brokerlink.sandbox import plaid as plaid_sandbox
 from brokerlink.secrets import MemorySecretStore
 from tests.fixtures.uvicorn_thread import serve_in_thread

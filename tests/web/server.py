@@ -21,6 +21,7 @@ from brokerlink.api import AppState, create_app
 from brokerlink.auth import AuthService
 from brokerlink.cli._serve import serve_in_background
 from brokerlink.cli.demo import approve_in_portal, log_in_hosted_link
+from brokerlink.composition import Connectors
 from brokerlink.db.migrate import upgrade_async
 from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.policies.cost_guard import CostPolicy
@@ -30,7 +31,6 @@ from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.repositories import PortfolioRepository
 from brokerlink.routing.coverage import CoverageRegistry, load_coverage
 from brokerlink.routing.router import ProviderFlags
-from brokerlink.runtime import Connectors
 from brokerlink.sandbox import plaid as plaid_sandbox
 from brokerlink.sandbox import snaptrade as snaptrade_sandbox
 from brokerlink.sandbox_ids import (

@@ -49,6 +49,7 @@ def create_app(
     public_url: str | None = None,
     web: bool = True,
     max_body_bytes: int | None = None,
+    sandbox: bool = False,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,7 +59,11 @@ def create_app(
             return
         assert settings is not None, "create_app needs an AppState or settings"
         async with open_state(
-            settings, snaptrade_url=snaptrade_url, plaid_url=plaid_url, public_url=public_url
+            settings,
+            snaptrade_url=snaptrade_url,
+            plaid_url=plaid_url,
+            public_url=public_url,
+            sandbox=sandbox,
         ) as built:
             app.state.brokerlink = built
             yield

@@ -19,11 +19,10 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from brokerlink.auth.throttle import SignInPolicy
+from brokerlink.composition import Connectors, Services, open_services
 from brokerlink.config import Settings
 from brokerlink.connections.refresh import RefreshService
-from brokerlink.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
-from brokerlink.domain.connectors import TradingConnector
-from brokerlink.domain.enums import Provider
+from brokerlink.db.session import create_read_sessionmaker
 from brokerlink.orders.service import OrderService
 from brokerlink.policies.cost_guard import CostPolicy
 from brokerlink.portfolio.cache import PortfolioCache
@@ -31,14 +30,12 @@ from brokerlink.portfolio.consolidate import DEFAULT_CASH_PROXIES
 from brokerlink.providers.plaid import PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeConnector
 from brokerlink.routing.coverage import CoverageRegistry
+from brokerlink.routing.reference import ReferenceSource
 from brokerlink.routing.router import LinkRouter, ProviderFlags
-from brokerlink.runtime import Connectors, provider_connectors
-from brokerlink.secrets import secret_store_from_settings
-from brokerlink.sync.engine import SyncEngine
 from brokerlink.sync.schedule import Scheduler, SyncSchedule
 from brokerlink.sync.tasks import BackgroundSyncs
 
-__all__ = ["AppState", "open_state"]
+__all__ = ["AppState", "link_state_key", "open_state"]
 
 
 def _now() -> datetime:
@@ -69,6 +66,31 @@ class AppState:
     portfolio_cache: PortfolioCache | None = field(default_factory=PortfolioCache)
     # Sessions of requests that only read (None: derived from `sessionmaker`'s engine).
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # Live provider reference data the link-time router consults (None: the map alone).
+    reference: ReferenceSource | None = None
+
+    @classmethod
+    def from_services(cls, services: Services, *, public_url: str | None = None) -> AppState:
+        """The app's state on the composition root's services."""
+        settings = services.settings
+        state = cls(
+            sessionmaker=services.sessionmaker,
+            coverage=services.coverage,
+            flags=services.flags,
+            connectors=services.connectors,
+            syncs=BackgroundSyncs(services.sync),
+            policy=services.policy,
+            plan=settings.snaptrade_plan,
+            secure_cookies=settings.env == "production",
+            session_ttl=timedelta(hours=settings.session_ttl_hours),
+            sign_in=SignInPolicy.from_settings(settings),
+            public_url=public_url or settings.public_url,
+            analysis_max_age=timedelta(hours=settings.analysis_max_age_hours),
+            reference=services.reference,
+        )
+        if settings.link_state_key is not None:
+            state.state_key = link_state_key(settings.link_state_key.get_secret_value())
+        return state
 
     def __post_init__(self) -> None:
         if self.read_sessionmaker is None:
@@ -108,10 +130,12 @@ class AppState:
 
     @property
     def orders(self) -> OrderService:
-        trading: dict[Provider, TradingConnector] = {}
-        if self.connectors.snaptrade is not None:
-            trading[Provider.SNAPTRADE] = self.connectors.snaptrade
-        return OrderService(self.sessionmaker, trading, clock=self.clock)
+        return OrderService(self.sessionmaker, self.connectors.trading(), clock=self.clock)
+
+
+def link_state_key(value: str) -> bytes:
+    """The key that signs a link's state, from the `BROKERLINK_LINK_STATE_KEY` setting."""
+    return hashlib.sha256(value.encode()).digest()
 
 
 @asynccontextmanager
@@ -121,56 +145,30 @@ async def open_state(
     snaptrade_url: str | None = None,
     plaid_url: str | None = None,
     public_url: str | None = None,
+    sandbox: bool = False,
 ) -> AsyncIterator[AppState]:
-    """The state for `settings`; the store must already be migrated to head."""
-    engine = create_engine(settings.database_url_resolved)
-    sessionmaker = create_sessionmaker(engine)
-    secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
-    try:
-        async with provider_connectors(
-            settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
-        ) as connectors:
-            sync = SyncEngine(sessionmaker, connectors.by_provider())
-            syncs = BackgroundSyncs(sync)
-            state = AppState(
-                sessionmaker=sessionmaker,
-                coverage=CoverageRegistry.start(settings.coverage_file),
-                flags=ProviderFlags(
-                    enable_snaptrade=settings.enable_snaptrade,
-                    snaptrade_admin_only=settings.snaptrade_admin_only,
-                ),
-                connectors=connectors,
-                syncs=syncs,
-                policy=CostPolicy.from_settings(settings),
-                plan=settings.snaptrade_plan,
-                secure_cookies=settings.env == "production",
-                session_ttl=timedelta(hours=settings.session_ttl_hours),
-                sign_in=SignInPolicy.from_settings(settings),
-                public_url=public_url or settings.public_url,
-                analysis_max_age=timedelta(hours=settings.analysis_max_age_hours),
+    """The state for `settings`, on the composition root's services; the store must already
+    be migrated to head."""
+    async with open_services(
+        settings, snaptrade_url=snaptrade_url, plaid_url=plaid_url, sandbox=sandbox
+    ) as services:
+        state = AppState.from_services(services, public_url=public_url)
+        # The scheduled catch-all sync (one a day by default) runs beside the app, honouring
+        # each provider's interval; requests never trigger it.
+        scheduled = (
+            asyncio.create_task(
+                Scheduler(
+                    services.sync, services.sessionmaker, SyncSchedule.from_settings(settings)
+                ).run(tick_seconds=settings.sync_tick_seconds)
             )
-            if settings.link_state_key is not None:
-                state.state_key = hashlib.sha256(
-                    settings.link_state_key.get_secret_value().encode()
-                ).digest()
-            # The scheduled catch-all sync (one a day by default) runs beside the app, honouring
-            # each provider's interval; requests never trigger it.
-            scheduled = (
-                asyncio.create_task(
-                    Scheduler(sync, sessionmaker, SyncSchedule.from_settings(settings)).run(
-                        tick_seconds=settings.sync_tick_seconds
-                    )
-                )
-                if settings.sync_in_app
-                else None
-            )
-            try:
-                yield state
-            finally:
-                if scheduled is not None:
-                    scheduled.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await scheduled
-                await syncs.close()
-    finally:
-        await engine.dispose()
+            if settings.sync_in_app
+            else None
+        )
+        try:
+            yield state
+        finally:
+            if scheduled is not None:
+                scheduled.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduled
+            await state.syncs.close()

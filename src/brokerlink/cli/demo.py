@@ -34,36 +34,24 @@ from brokerlink.auth import AuthService
 from brokerlink.cli._serve import serve_in_background
 from brokerlink.cli.demo_output import console as _console
 from brokerlink.cli.demo_output import render
+from brokerlink.composition import embedded_sandboxes, open_services
 from brokerlink.config import Settings, get_settings
 from brokerlink.connections import LinkResult, LinkService, LinkStart
+from brokerlink.connections.routes import link_service
 from brokerlink.db import migrate
-from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.domain import Provider
 from brokerlink.log import configure_logging
 from brokerlink.models import Account, Connection
-from brokerlink.policies.cost_guard import CostGuard, CostPolicy
 from brokerlink.portfolio.consolidate import AnalysisLine
 from brokerlink.portfolio.service import ConsolidationSummary, PortfolioService
-from brokerlink.providers.plaid import PlaidClient, PlaidConnector
-from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.repositories import (
     AccountRepository,
     PortfolioRepository,
     PositionRepository,
     UserRepository,
 )
-from brokerlink.routing import LinkRouter, ProviderFlags, load_coverage
-from brokerlink.routing.coverage import CoverageRegistry
-from brokerlink.runtime import Connectors
-from brokerlink.sandbox_ids import (
-    PLAID_SANDBOX_CLIENT_ID,
-    PLAID_SANDBOX_SECRET,
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CONSUMER_KEY,
-)
-from brokerlink.secrets import SecretStore, secret_store_from_settings
-from brokerlink.sync import SyncEngine, SyncSummary
-from brokerlink.sync.tasks import BackgroundSyncs
+from brokerlink.secrets import SecretStore
+from brokerlink.sync import SyncSummary
 
 __all__ = [
     "DemoResult",
@@ -224,120 +212,80 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
 
     With `serve`, the web app is then started on the same sandboxes and store, and `serve` is
     awaited with its URL in the result (the command prints the login and waits for Ctrl-C)."""
-    from brokerlink.sandbox import plaid as plaid_sandbox
-    from brokerlink.sandbox import snaptrade as snaptrade_sandbox
-
     settings = settings or get_settings()
     url = settings.database_url_resolved
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The embedded mode migrates its own store (a deployment runs `brokerlink db upgrade`).
     await migrate.upgrade_async(url)
-    engine = create_engine(url)
-    sessionmaker = create_sessionmaker(engine)
-    secrets = secret_store_from_settings(settings)
-    result = DemoResult(
-        database=engine.url.render_as_string(hide_password=True),
-        # A new password each run, printed for the person at the keyboard; never stored plain.
-        password=token_urlsafe(9),
-    )
-    snap_app = snaptrade_sandbox.create_app(
-        client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
-    )
-    plaid_app = plaid_sandbox.create_app(
-        client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET
-    )
-    try:
-        async with (
-            serve_in_background(snap_app) as snap_url,
-            serve_in_background(plaid_app) as plaid_url,
-            SnapTradeClient(SANDBOX_CLIENT_ID, SANDBOX_CONSUMER_KEY, base_url=snap_url) as snap,
-            PlaidClient(PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET, base_url=plaid_url) as plaid,
-            httpx.AsyncClient(timeout=10) as browser,
-        ):
-            result.snaptrade_url, result.plaid_url = snap_url, plaid_url
-            coverage = load_coverage()
-            snaptrade = SnapTradeConnector(
-                snap, secrets, institution_lookup=coverage.slug_for_snaptrade
-            )
-            plaid_connector = PlaidConnector(plaid, secrets)
-            router = LinkRouter(
-                coverage,
-                ProviderFlags(
-                    enable_snaptrade=settings.enable_snaptrade,
-                    snaptrade_admin_only=settings.snaptrade_admin_only,
-                ),
-            )
-            user_id = await _fresh_demo_user(sessionmaker, secrets, result.password)
-            for institution in DEMO_INSTITUTIONS:
-                async with sessionmaker() as session:
-                    links = LinkService(
-                        session,
-                        router=router,
-                        snaptrade=snaptrade,
-                        plaid=plaid_connector,
-                        plan=settings.snaptrade_plan,
-                        guard=CostGuard(session, CostPolicy.from_settings(settings)),
-                    )
-                    start, linked = await link_in_browser(
-                        links, browser, user_id, institution, redirect_uri=DEMO_REDIRECT
-                    )
-                    await session.commit()
-                result.links.append(
-                    LinkedInstitution(
-                        institution,
-                        start.provider,
-                        start.decision.reason,
-                        linked.connection,
-                        linked.accounts,
-                    )
-                )
-            sync = SyncEngine(
-                sessionmaker, {Provider.SNAPTRADE: snaptrade, Provider.PLAID: plaid_connector}
-            )
-            result.sync = await sync.sync_user(user_id)
+    async with (
+        embedded_sandboxes() as (snap_url, plaid_url),
+        open_services(
+            settings, snaptrade_url=snap_url, plaid_url=plaid_url, sandbox=True
+        ) as services,
+        httpx.AsyncClient(timeout=10) as browser,
+    ):
+        sessionmaker = services.sessionmaker
+        result = DemoResult(
+            database=services.engine.url.render_as_string(hide_password=True),
+            # A new password each run, printed for the person at the keyboard; never stored.
+            password=token_urlsafe(9),
+            snaptrade_url=snap_url,
+            plaid_url=plaid_url,
+        )
+        state = AppState.from_services(services)
+        user_id = await _fresh_demo_user(sessionmaker, services.secrets, result.password)
+        for institution in DEMO_INSTITUTIONS:
             async with sessionmaker() as session:
-                portfolios = PortfolioService(session)
-                portfolio = await PortfolioRepository.from_session(session).get_or_create_default(
-                    user_id
+                start, linked = await link_in_browser(
+                    link_service(state, session),
+                    browser,
+                    user_id,
+                    institution,
+                    redirect_uri=DEMO_REDIRECT,
                 )
-                result.consolidation = await portfolios.consolidate(portfolio.id, user_id=user_id)
-                result.analysis = await portfolios.analysis(portfolio.id, user_id=user_id)
-                accounts = AccountRepository.from_session(session)
-                positions = PositionRepository.from_session(session)
-                for link in result.links:
-                    refreshed = []
-                    for account in link.accounts:
-                        fresh = await accounts.get(account.id)
-                        assert fresh is not None
-                        await session.refresh(fresh)
-                        refreshed.append(fresh)
-                        held = await positions.list_for_account(fresh.id)
-                        result.positions_per_account[fresh.id] = len(held)
-                    link.accounts = refreshed
                 await session.commit()
-            if serve is not None:
-                connectors = Connectors(snaptrade=snaptrade, plaid=plaid_connector)
-                state = AppState(
-                    sessionmaker=sessionmaker,
-                    coverage=CoverageRegistry(coverage),
-                    flags=router.flags,
-                    connectors=connectors,
-                    syncs=BackgroundSyncs(sync),
-                    policy=CostPolicy.from_settings(settings),
-                    plan=settings.snaptrade_plan,
+            result.links.append(
+                LinkedInstitution(
+                    institution,
+                    start.provider,
+                    start.decision.reason,
+                    linked.connection,
+                    linked.accounts,
                 )
-                try:
-                    async with serve_in_background(
-                        create_app(state, max_body_bytes=settings.max_body_bytes),
-                        port=settings.demo_port,
-                        any_port_if_busy=True,
-                    ) as app_url:
-                        state.public_url = app_url
-                        result.url = app_url
-                        await serve(result, state)
-                finally:
-                    await state.syncs.close()
-    finally:
-        await engine.dispose()
+            )
+        result.sync = await services.sync.sync_user(user_id)
+        async with sessionmaker() as session:
+            portfolios = PortfolioService(session)
+            portfolio = await PortfolioRepository.from_session(session).get_or_create_default(
+                user_id
+            )
+            result.consolidation = await portfolios.consolidate(portfolio.id, user_id=user_id)
+            result.analysis = await portfolios.analysis(portfolio.id, user_id=user_id)
+            accounts = AccountRepository.from_session(session)
+            positions = PositionRepository.from_session(session)
+            for link in result.links:
+                refreshed = []
+                for account in link.accounts:
+                    fresh = await accounts.get(account.id)
+                    assert fresh is not None
+                    await session.refresh(fresh)
+                    refreshed.append(fresh)
+                    held = await positions.list_for_account(fresh.id)
+                    result.positions_per_account[fresh.id] = len(held)
+                link.accounts = refreshed
+            await session.commit()
+        if serve is not None:
+            try:
+                async with serve_in_background(
+                    create_app(state, max_body_bytes=settings.max_body_bytes),
+                    port=settings.demo_port,
+                    any_port_if_busy=True,
+                ) as app_url:
+                    state.public_url = app_url
+                    result.url = app_url
+                    await serve(result, state)
+            finally:
+                await state.syncs.close()
     return result
 
 

@@ -3,6 +3,10 @@
 Real credentials in the environment select the real providers. Without them, `--sandboxes`
 starts both offline sandboxes in the same process (the embedded default the demo uses), or
 `--snaptrade-url` / `--plaid-url` point at sandboxes already running.
+
+Only `--sandboxes` migrates the store. Otherwise `serve` refuses to start (exit status 2, saying
+what to run) on a database behind head, and, on the real providers, without
+`BROKERLINK_LINK_STATE_KEY`: replicas share the database and the key, never run migrations.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from brokerlink.composition import embedded_sandboxes, require_link_state_key
 from brokerlink.config import Settings, get_settings
 from brokerlink.db import migrate
+from brokerlink.errors import ConfigurationError
 from brokerlink.log import configure_logging
 
 __all__ = ["serve"]
@@ -29,27 +35,23 @@ async def _sandboxes(start: bool) -> AsyncIterator[tuple[str | None, str | None]
     if not start:
         yield None, None
         return
-    from brokerlink.cli._serve import serve_in_background
-    from brokerlink.sandbox import plaid as plaid_sandbox
-    from brokerlink.sandbox import snaptrade as snaptrade_sandbox
-    from brokerlink.sandbox_ids import (
-        PLAID_SANDBOX_CLIENT_ID,
-        PLAID_SANDBOX_SECRET,
-        SANDBOX_CLIENT_ID,
-        SANDBOX_CONSUMER_KEY,
-    )
+    async with embedded_sandboxes() as urls:
+        yield urls
 
-    async with (
-        serve_in_background(
-            snaptrade_sandbox.create_app(
-                client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
-            )
-        ) as snap,
-        serve_in_background(
-            plaid_sandbox.create_app(client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET)
-        ) as plaid,
-    ):
-        yield snap, plaid
+
+def _refusal(settings: Settings, sandboxes: bool) -> ConfigurationError | None:
+    """Why this process must not start, or None. Outside the embedded mode the store must be
+    at head (migrations run from `brokerlink db upgrade` only, so replicas never race) and,
+    on the real providers, the link-state key must be shared by every replica."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if sandboxes:
+        return None
+    try:
+        require_link_state_key(settings)
+        migrate.check_at_head(settings.database_url_resolved)
+    except ConfigurationError as refused:
+        return refused
+    return None
 
 
 async def _serve(
@@ -62,8 +64,9 @@ async def _serve(
     console: Console,
 ) -> None:
     url = settings.database_url_resolved
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await migrate.upgrade_async(url)
+    if sandboxes:
+        # The embedded mode migrates its own store; any other start only checks (`_refusal`).
+        await migrate.upgrade_async(url)
     # Imported here: the web stack stays out of the other commands' start-up.
     from brokerlink.api import create_app
 
@@ -77,6 +80,7 @@ async def _serve(
             snaptrade_url=snaptrade_url or snap,
             plaid_url=plaid_url or plaid,
             public_url=base,
+            sandbox=sandboxes,
         )
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         console.print(f"brokerlink at {base} (API docs at {base}/docs); store: {url}")
@@ -100,6 +104,15 @@ def serve(
     """Serve the HTTP API and the web app."""
     settings = get_settings()
     configure_logging(log_level, json=settings.log_json)
+    refused = _refusal(settings, sandboxes)
+    if refused is not None:
+        Console(stderr=True).print(
+            f"brokerlink serve cannot start: {refused.message}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             _serve(

@@ -15,16 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from brokerlink.composition import Connectors, open_services
 from brokerlink.config import Settings, get_settings
 from brokerlink.db import migrate
-from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.domain.enums import Provider
 from brokerlink.log import configure_logging
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.routing.router import provider_for_account
-from brokerlink.runtime import Connectors, provider_connectors
-from brokerlink.secrets import secret_store_from_settings
-from brokerlink.sync import ConnectionOutcome, Scheduler, SyncEngine, SyncSchedule, SyncSummary
+from brokerlink.sync import ConnectionOutcome, Scheduler, SyncSchedule, SyncSummary
 
 __all__ = ["sync"]
 
@@ -90,33 +88,25 @@ async def _watch(
     runs: int | None,
 ) -> None:
     """The scheduler: sync whoever is due, every `tick` seconds."""
-    url = settings.database_url_resolved
-    await migrate.upgrade_async(url)
-    engine = create_engine(url)
-    sessionmaker = create_sessionmaker(engine)
-    secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
-    try:
-        async with provider_connectors(
-            settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
-        ) as connectors:
-            connections = await _connections(sessionmaker, None)
-            _check_configured(connections, connectors)
-            named = {cid: name for cid, (_p, name) in connections.items()}
-            schedule = SyncSchedule.from_settings(settings)
-            console.print(
-                f"providers: {connectors.describe()}; intervals: "
-                + ", ".join(f"{p.value} {i}" for p, i in schedule.intervals.items())
-            )
-            scheduler = Scheduler(
-                SyncEngine(sessionmaker, connectors.by_provider()), sessionmaker, schedule
-            )
-            await scheduler.run(
-                tick_seconds=tick,
-                runs=runs,
-                on_run=lambda summary: render(summary, console, named),
-            )
-    finally:
-        await engine.dispose()
+    await migrate.check_at_head_async(settings.database_url_resolved)
+    async with open_services(
+        settings, snaptrade_url=snaptrade_url, plaid_url=plaid_url
+    ) as services:
+        connectors = services.connectors
+        connections = await _connections(services.sessionmaker, None)
+        _check_configured(connections, connectors)
+        named = {cid: name for cid, (_p, name) in connections.items()}
+        schedule = SyncSchedule.from_settings(settings)
+        console.print(
+            f"providers: {connectors.describe()}; intervals: "
+            + ", ".join(f"{p.value} {i}" for p, i in schedule.intervals.items())
+        )
+        scheduler = Scheduler(services.sync, services.sessionmaker, schedule)
+        await scheduler.run(
+            tick_seconds=tick,
+            runs=runs,
+            on_run=lambda summary: render(summary, console, named),
+        )
 
 
 async def _run(
@@ -126,40 +116,34 @@ async def _run(
     plaid_url: str | None,
     console: Console,
 ) -> tuple[SyncSummary, dict[int, str]]:
-    url = settings.database_url_resolved
-    await migrate.upgrade_async(url)
-    engine = create_engine(url)
-    sessionmaker = create_sessionmaker(engine)
-    secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
-    try:
-        async with provider_connectors(
-            settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
-        ) as connectors:
-            connections = await _connections(sessionmaker, user)
-            _check_configured(connections, connectors)
-            console.print(f"providers: {connectors.describe()}; store: {engine.url}")
-            total = len(connections)
-            named = {cid: name for cid, (_p, name) in connections.items()}
-            with Progress(
-                TextColumn("[bold]sync"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("connections"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=False,
-            ) as progress:
-                task = progress.add_task("sync", total=total)
+    await migrate.check_at_head_async(settings.database_url_resolved)
+    async with open_services(
+        settings, snaptrade_url=snaptrade_url, plaid_url=plaid_url
+    ) as services:
+        connectors = services.connectors
+        connections = await _connections(services.sessionmaker, user)
+        _check_configured(connections, connectors)
+        console.print(f"providers: {connectors.describe()}; store: {services.engine.url}")
+        total = len(connections)
+        named = {cid: name for cid, (_p, name) in connections.items()}
+        with Progress(
+            TextColumn("[bold]sync"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("connections"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("sync", total=total)
 
-                def advance(_outcome: ConnectionOutcome) -> None:
-                    progress.advance(task)
+            def advance(_outcome: ConnectionOutcome) -> None:
+                progress.advance(task)
 
-                engine_ = SyncEngine(sessionmaker, connectors.by_provider(), on_connection=advance)
-                if user is None:
-                    return await engine_.sync_all(), named
-                return await engine_.sync_user(user), named
-    finally:
-        await engine.dispose()
+            engine_ = services.sync_engine(on_connection=advance)
+            if user is None:
+                return await engine_.sync_all(), named
+            return await engine_.sync_user(user), named
 
 
 def render(summary: SyncSummary, console: Console, names: dict[int, str] | None = None) -> None:
@@ -213,6 +197,7 @@ def sync(
     settings = get_settings()
     configure_logging(log_level, json=settings.log_json)
     console = Console()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         if watch:
             asyncio.run(_watch(settings, snaptrade_url, plaid_url, console, tick, runs))
@@ -220,6 +205,9 @@ def sync(
         summary, named = asyncio.run(_run(settings, user, snaptrade_url, plaid_url, console))
     except NotConfigured as error:
         Console(stderr=True).print(refusal(error), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except migrate.DatabaseNotAtHead as error:
+        Console(stderr=True).print(error.message, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     render(summary, console, named)
     if summary.connections_failed:

@@ -143,6 +143,7 @@ def link_service(state: AppState, session: AsyncSession) -> LinkService:
         plaid=state.plaid,
         plan=state.plan,
         guard=CostGuard(session, state.policy, clock=state.clock),
+        reference=state.reference,
     )
 
 

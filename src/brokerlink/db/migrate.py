@@ -15,13 +15,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import NullPool
 
 from brokerlink.db.session import create_engine
+from brokerlink.errors import ConfigurationError
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "DatabaseNotAtHead",
+    "check_at_head",
+    "check_at_head_async",
     "current",
     "current_async",
     "downgrade",
@@ -109,3 +113,44 @@ def stamp(url: str | URL, revision: str) -> None:
 
 def current(url: str | URL) -> tuple[str, ...]:
     return asyncio.run(current_async(url))
+
+
+class DatabaseNotAtHead(ConfigurationError):
+    """The database is not at this release's head revision (or has no schema at all): a
+    process that serves or works on it refuses to start. Migrations run from
+    `brokerlink db upgrade` alone, once per release, so replicas never race to migrate."""
+
+    code = "database_not_at_head"
+
+
+def _shown(url: str | URL) -> str:
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+async def check_at_head_async(database_url: str | URL) -> None:
+    """Raise `DatabaseNotAtHead` unless the database is at head (an empty one is behind)."""
+    at = set(await current_async(database_url))
+    head = set(heads())
+    if at == head:
+        return
+    where = _shown(database_url)
+    run = "run `brokerlink db upgrade` (with the same BROKERLINK_DATABASE_URL) first"
+    if not at:
+        message = f"The database {where} has no schema yet; {run}."
+    elif at - head and not (head - at):
+        message = (
+            f"The database {where} is at {', '.join(sorted(at))}, which this release does not "
+            f"know (head: {', '.join(sorted(head))}); it was migrated by a newer release."
+        )
+    else:
+        message = (
+            f"The database {where} is at {', '.join(sorted(at))}, behind this release's head "
+            f"{', '.join(sorted(head))}; {run}."
+        )
+    raise DatabaseNotAtHead(message)
+
+
+def check_at_head(database_url: str) -> None:
+    """`check_at_head_async` for a command's start-up. Not for use inside a running loop."""
+    asyncio.run(check_at_head_async(database_url))

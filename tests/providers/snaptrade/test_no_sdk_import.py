@@ -62,7 +62,8 @@ def test_detector_catches_an_sdk_import(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module", ["brokerlink.providers.snaptrade", "brokerlink.providers.registry"]
+    "module",
+    ["brokerlink.providers.snaptrade", "brokerlink.providers.plaid", "brokerlink.composition"],
 )
 def test_importing_providers_loads_no_sdk(module):
     code = (

@@ -4,20 +4,20 @@ from decimal import localcontext
 
 import numpy as np
 import pytest
+from bench.columnar import Categorical, PositionColumns, analysis_columns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench import columnar
 from brokerlink.domain import AccountType, Provider
 from brokerlink.portfolio import (
     AccountRef,
     DuplicateAccount,
     MixedCurrencyError,
     analysis_view,
-    columnar,
     consolidate,
     detect_duplicate_accounts,
 )
-from brokerlink.portfolio.columnar import Categorical, PositionColumns, analysis_columns
 from tests.portfolio.positions import D, cash, pos
 
 

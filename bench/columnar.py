@@ -20,7 +20,14 @@ Decimal arithmetic, the reference itself computes, `analysis_view(consolidate(..
 portfolios only: a quantity that is not a whole number of 10**-8 within int64, a line whose sum
 could leave int64, a decimal context narrower than 19 digits (the reference would round), cash
 whose proxy is held in another currency or shared with another currency's cash (an FX rate or
-`MixedCurrencyError`). Tests: tests/portfolio/test_columnar.py (a property against the reference).
+`MixedCurrencyError`). Tests: tests/bench/test_columnar.py (a property against the reference).
+
+Where it lives. In bench/, beside `bench.consolidation`, not in the package: no request path
+computes many portfolios at once. `consolidate-all` is one user's few portfolios of tens of
+positions, and it answers consolidation summaries (counted, superseded, cash, duplicates), not
+the analysis view this computes; for a batch that small, building the columns costs more than
+the per-portfolio path it would replace. It stays measured and proven exact here, ready for a
+batch job (an analytics export over every user) should one be built.
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from brokerlink.config import Settings
+from brokerlink.connections.items import ConnectionItems
 from brokerlink.domain.enums import Provider
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.plaid import PlaidClient, PlaidConnector
@@ -65,12 +68,15 @@ async def provider_connectors(
     settings: Settings,
     secrets: SecretStore,
     *,
+    sessionmaker: async_sessionmaker[AsyncSession],
     snaptrade_url: str | None = None,
     plaid_url: str | None = None,
 ) -> AsyncIterator[Connectors]:
-    """The connectors the settings allow, open for the duration of the block."""
+    """The connectors the settings allow, open for the duration of the block. Plaid finds its
+    Items through the store's connections (`sessionmaker`)."""
     institution_slug = load_coverage().slug_for_snaptrade
     found = Connectors()
+    items = ConnectionItems(sessionmaker)
     async with AsyncExitStack() as stack:
         if settings.snaptrade_live:
             client = SnapTradeClient.from_settings(settings, base_url=snaptrade_url)
@@ -101,7 +107,9 @@ async def provider_connectors(
                 base_url=plaid_url or settings.plaid_base_url,
                 retry=plaid_retry(settings),
             )
-            found.plaid = PlaidConnector(await stack.enter_async_context(plaid), secrets)
+            found.plaid = PlaidConnector(
+                await stack.enter_async_context(plaid), secrets, items=items
+            )
         elif plaid_url:
             plaid = PlaidClient(
                 PLAID_SANDBOX_CLIENT_ID,
@@ -109,5 +117,7 @@ async def provider_connectors(
                 base_url=plaid_url,
                 retry=plaid_retry(settings),
             )
-            found.plaid = PlaidConnector(await stack.enter_async_context(plaid), secrets)
+            found.plaid = PlaidConnector(
+                await stack.enter_async_context(plaid), secrets, items=items
+            )
         yield found

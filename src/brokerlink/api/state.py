@@ -128,7 +128,11 @@ async def open_state(
     secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
     try:
         async with provider_connectors(
-            settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
+            settings,
+            secrets,
+            sessionmaker=sessionmaker,
+            snaptrade_url=snaptrade_url,
+            plaid_url=plaid_url,
         ) as connectors:
             sync = SyncEngine(sessionmaker, connectors.by_provider())
             syncs = BackgroundSyncs(sync)

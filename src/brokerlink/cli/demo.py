@@ -36,6 +36,7 @@ from brokerlink.cli.demo_output import console as _console
 from brokerlink.cli.demo_output import render
 from brokerlink.config import Settings, get_settings
 from brokerlink.connections import LinkResult, LinkService, LinkStart
+from brokerlink.connections.items import ConnectionItems
 from brokerlink.db import migrate
 from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.domain import Provider
@@ -258,7 +259,7 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
             snaptrade = SnapTradeConnector(
                 snap, secrets, institution_lookup=coverage.slug_for_snaptrade
             )
-            plaid_connector = PlaidConnector(plaid, secrets)
+            plaid_connector = PlaidConnector(plaid, secrets, items=ConnectionItems(sessionmaker))
             router = LinkRouter(
                 coverage,
                 ProviderFlags(

@@ -97,7 +97,11 @@ async def _watch(
     secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
     try:
         async with provider_connectors(
-            settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
+            settings,
+            secrets,
+            sessionmaker=sessionmaker,
+            snaptrade_url=snaptrade_url,
+            plaid_url=plaid_url,
         ) as connectors:
             connections = await _connections(sessionmaker, None)
             _check_configured(connections, connectors)
@@ -133,7 +137,11 @@ async def _run(
     secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
     try:
         async with provider_connectors(
-            settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
+            settings,
+            secrets,
+            sessionmaker=sessionmaker,
+            snaptrade_url=snaptrade_url,
+            plaid_url=plaid_url,
         ) as connectors:
             connections = await _connections(sessionmaker, user)
             _check_configured(connections, connectors)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -39,7 +39,7 @@ from brokerlink.secrets.store import SecretStore
 from . import wire
 from .client import PlaidClient
 from .errors import InvalidAccessToken, ItemNotFound, LoginRequired
-from .items import ItemDirectory, ItemTokens, LegacyRecord, PlaidItem
+from .items import ItemDirectory, ItemTokens, PlaidItem, adopt_legacy
 from .linking import LinkProducts
 from .normalize import (
     cash_by_account,
@@ -47,6 +47,7 @@ from .normalize import (
     from_plaid_balance,
     from_plaid_holdings,
 )
+from .webhooks import WebhookOutcome, apply_item_webhook
 
 __all__ = ["PlaidConnector", "WebhookOutcome", "slugify"]
 
@@ -63,27 +64,6 @@ def slugify(name: str) -> str:
     """`First Platypus Bank` -> `first-platypus-bank`."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return slug or "institution"
-
-
-def _when(value: object) -> datetime | None:
-    """An ISO-8601 time from a webhook (`2026-12-01T00:00:00Z`), aware; None if unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class WebhookOutcome:
-    """What `handle_webhook` did: `action` is `login_required`, `login_repaired`,
-    `pending_expiration` or `ignored`."""
-
-    action: str
-    item_id: str | None = None
-    user_id: str | None = None
 
 
 class PlaidConnector:
@@ -105,7 +85,9 @@ class PlaidConnector:
     ) -> None:
         self._client = client
         self._items = items
-        self._tokens = ItemTokens(secrets, on_migrated=self._adopt_legacy)
+        self._tokens = ItemTokens(
+            secrets, on_migrated=lambda item_id, record: adopt_legacy(items, item_id, record)
+        )
         self._client_name = client_name
         self._country_codes = country_codes
         self._products = products
@@ -131,16 +113,6 @@ class PlaidConnector:
                 operation=operation,
             )
         return item
-
-    async def _adopt_legacy(self, item_id: str, record: LegacyRecord) -> None:
-        """What an old-format record knew beside its token, into the directory."""
-        if record.get("login_required") is True:
-            await self._items.set_login_required(item_id, True, "ITEM_LOGIN_REQUIRED")
-        institution_id = record.get("institution_id")
-        if isinstance(institution_id, str) and institution_id:
-            await self._items.set_institution_id(item_id, institution_id)
-        if "reconnect_by" in record:
-            await self._items.set_reconnect_by(item_id, _when(record.get("reconnect_by")))
 
     def _blocked(self, item: PlaidItem, operation: str) -> LoginRequired:
         err = LoginRequired(
@@ -470,28 +442,7 @@ class PlaidConnector:
     # -- webhooks ---------------------------------------------------------------------------------
 
     async def handle_webhook(self, payload: wire.Webhook | Mapping[str, Any]) -> WebhookOutcome:
-        """Apply an `ITEM` webhook to the Item's connection, found by its id in the directory
-        (no secret is read). The payload must already be verified (Plaid-Verification JWT) by
-        the caller."""
-        webhook_type = payload.get("webhook_type")
-        code = payload.get("webhook_code")
-        item_id = payload.get("item_id")
-        if webhook_type != "ITEM" or not isinstance(item_id, str):
-            return WebhookOutcome("ignored", item_id if isinstance(item_id, str) else None)
-        item = await self._items.item(item_id)
-        if item is None:
-            return WebhookOutcome("ignored", item_id)
-        error = payload.get("error") or {}
-        if (code == "ERROR" and error.get("error_code") == "ITEM_LOGIN_REQUIRED") or code in (
-            "USER_PERMISSION_REVOKED",
-        ):
-            await self._set_login_required(item, True)
-            return WebhookOutcome("login_required", item_id, item.user_id)
-        if code == "LOGIN_REPAIRED":
-            await self._set_login_required(item, False)
-            return WebhookOutcome("login_repaired", item_id, item.user_id)
-        if code in ("PENDING_EXPIRATION", "PENDING_DISCONNECT"):
-            when = payload.get("consent_expiration_time") or payload.get("disconnect_time")
-            await self._items.set_reconnect_by(item_id, _when(when))
-            return WebhookOutcome("pending_expiration", item_id, item.user_id)
-        return WebhookOutcome("ignored", item_id, item.user_id)
+        """Apply an `ITEM` webhook to the Item's connection (`webhooks.apply_item_webhook`: found
+        by its id in the directory, no secret read). The payload must already be verified
+        (Plaid-Verification JWT) by the caller."""
+        return await apply_item_webhook(self._items, payload)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from brokerlink.domain.enums import Provider
@@ -29,7 +29,7 @@ from brokerlink.secrets.store import (
     plaid_access_token_prefix,
 )
 
-__all__ = ["ItemDirectory", "ItemTokens", "PlaidItem"]
+__all__ = ["ItemDirectory", "ItemTokens", "PlaidItem", "adopt_legacy", "parse_time"]
 
 _log = get_logger("brokerlink.providers.plaid")
 
@@ -80,6 +80,28 @@ class ItemDirectory(Protocol):
     async def set_reconnect_by(self, item_id: str, when: datetime | None) -> None:
         """When Plaid stops serving the Item unless the user re-authenticates."""
         ...
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO-8601 time as Plaid sends it (`2026-12-01T00:00:00Z`), aware; None if unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+async def adopt_legacy(items: ItemDirectory, item_id: str, record: LegacyRecord) -> None:
+    """What an old-format record knew beside its token, into the directory."""
+    if record.get("login_required") is True:
+        await items.set_login_required(item_id, True, "ITEM_LOGIN_REQUIRED")
+    institution_id = record.get("institution_id")
+    if isinstance(institution_id, str) and institution_id:
+        await items.set_institution_id(item_id, institution_id)
+    if "reconnect_by" in record:
+        await items.set_reconnect_by(item_id, parse_time(record.get("reconnect_by")))
 
 
 OnMigrated = Callable[[str, LegacyRecord], Awaitable[None]]

@@ -2,7 +2,8 @@
 
     snaptrade/app_credentials                          AppCredentials
     snaptrade/user_secret/{user_id}/{institution-slug}  SnapTradeUserSecret
-    plaid/access_token/{user_id}/{institution-slug}     PlaidAccessToken
+    plaid/access_token/{user_id}/{institution-slug}     PlaidAccessToken (by institution; the
+                                                        Plaid connector keeps its own by item id)
 
 Secret fields are `SecretStr`, so `str()`/`repr()` of a record never show them. One SnapTrade
 user is registered per app user and reused for every institution: `existing_snaptrade_user`

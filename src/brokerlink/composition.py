@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from brokerlink.config import Settings
+from brokerlink.connections.items import ConnectionItems
 from brokerlink.connections.refresh import RefreshService
 from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.domain.connectors import TradingConnector
@@ -194,14 +195,17 @@ async def open_clients(
         yield found
 
 
-def _connectors(clients: Clients, secrets: SecretStore) -> Connectors:
+def _connectors(
+    clients: Clients, secrets: SecretStore, sessionmaker: async_sessionmaker[AsyncSession]
+) -> Connectors:
+    """Connectors over the clients. Plaid finds its Items through the store's connections."""
     found = Connectors()
     if clients.snaptrade is not None:
         found.snaptrade = SnapTradeConnector(
             clients.snaptrade, secrets, institution_lookup=load_coverage().slug_for_snaptrade
         )
     if clients.plaid is not None:
-        found.plaid = PlaidConnector(clients.plaid, secrets)
+        found.plaid = PlaidConnector(clients.plaid, secrets, items=ConnectionItems(sessionmaker))
     return found
 
 
@@ -210,6 +214,7 @@ async def provider_connectors(
     settings: Settings,
     secrets: SecretStore,
     *,
+    sessionmaker: async_sessionmaker[AsyncSession],
     snaptrade_url: str | None = None,
     plaid_url: str | None = None,
     sandbox: bool = False,
@@ -218,7 +223,7 @@ async def provider_connectors(
     async with open_clients(
         settings, snaptrade_url=snaptrade_url, plaid_url=plaid_url, sandbox=sandbox
     ) as clients:
-        yield _connectors(clients, secrets)
+        yield _connectors(clients, secrets, sessionmaker)
 
 
 class LinkStateKeyMissing(ConfigurationError):
@@ -329,7 +334,7 @@ async def open_services(
             snaptrade_credentials=snaptrade_credentials,
             snaptrade_rotation=rotation,
         ) as clients:
-            connectors = _connectors(clients, secrets)
+            connectors = _connectors(clients, secrets, sessionmaker)
             yield Services(
                 settings=settings,
                 engine=engine,

@@ -58,7 +58,13 @@ async def _link(settings, snap_url, plaid_url):
         await PortfolioRepository.from_session(session).get_or_create_default(user.id)
         await session.commit()
     async with (
-        provider_connectors(settings, secrets, snaptrade_url=snap_url, plaid_url=plaid_url) as c,
+        provider_connectors(
+            settings,
+            secrets,
+            sessionmaker=sessionmaker,
+            snaptrade_url=snap_url,
+            plaid_url=plaid_url,
+        ) as c,
         httpx.AsyncClient() as browser,
     ):
         for institution in ("schwab", "chase"):

@@ -30,6 +30,7 @@ from brokerlink.sandbox.plaid import create_app as create_plaid_app
 from brokerlink.sandbox.snaptrade import create_app as create_snaptrade_app
 from brokerlink.secrets import MemorySecretStore
 from tests.fixtures.openapi import SNAPTRADE_SPEC, SpecCheckingTransport, SpecValidator
+from tests.fixtures.plaid_items import MemoryItems
 
 PLAID_SPEC = Path(__file__).resolve().parents[2].parent / "shared/specs/plaid/2020-09-14.yml"
 
@@ -202,7 +203,8 @@ async def plaid_harness(stack: AsyncExitStack) -> Harness:
             sleep=sleeps,
         )
     )
-    connector = PlaidConnector(client, MemorySecretStore())
+    items = MemoryItems()
+    connector = PlaidConnector(client, MemorySecretStore(), items=items)
 
     async def new_user() -> str:
         return _user_id()  # Plaid has no users: an app user is known once an Item is linked
@@ -210,6 +212,7 @@ async def plaid_harness(stack: AsyncExitStack) -> Harness:
     async def link(user_id: str) -> str:
         created = await client.sandbox_public_token_create(PLAID_INSTITUTION, ["investments"])
         connection = await connector.complete_link(user_id, created["public_token"], PLAID_SLUG)
+        items.record(user_id, connection)  # what the application records from the answer
         return connection.connection_id
 
     user_id = await new_user()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from brokerlink.composition import provider_connectors
 from brokerlink.config import Settings
@@ -39,8 +40,12 @@ async def test_plaid_uses_plaid_max_retries_not_snaptrade_s(
         await admin.delete("/requests")
         await admin.put("/faults", json={"error_rate": 1.0, "error_status": 503})
         try:
+            # Opening a link reads no Item: the store is never reached.
             async with provider_connectors(
-                settings, MemorySecretStore(), plaid_url=plaid_url
+                settings,
+                MemorySecretStore(),
+                sessionmaker=async_sessionmaker(),
+                plaid_url=plaid_url,
             ) as found:
                 assert found.plaid is not None
                 with pytest.raises(TechnicalError):

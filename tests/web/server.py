@@ -22,6 +22,7 @@ from brokerlink.auth import AuthService
 from brokerlink.cli._serve import serve_in_background
 from brokerlink.cli.demo import approve_in_portal, log_in_hosted_link
 from brokerlink.composition import Connectors
+from brokerlink.connections.items import ConnectionItems
 from brokerlink.db.migrate import upgrade_async
 from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.policies.cost_guard import CostPolicy
@@ -120,7 +121,7 @@ async def running_site(tmp_path: Path, database_url: str | None = None) -> Async
                 snaptrade=SnapTradeConnector(
                     snap_client, secrets, institution_lookup=coverage.slug_for_snaptrade
                 ),
-                plaid=PlaidConnector(plaid_client, secrets),
+                plaid=PlaidConnector(plaid_client, secrets, items=ConnectionItems(sessionmaker)),
             )
             syncs = BackgroundSyncs(SyncEngine(sessionmaker, connectors.by_provider()))
             state = AppState(

@@ -252,11 +252,8 @@ class LinkService:
             raise ValidationError(
                 "a public_token or a link_token is required", field="public_token"
             )
-        accounts = [
-            a
-            for a in await connector.list_accounts(str(user_id))
-            if a.connection_id == connection.connection_id
-        ]
+        # The new Item's own accounts (its one token read): not yet a stored connection.
+        accounts = await connector.accounts_of_item(str(user_id), connection.connection_id)
         return await self._store(user_id, Provider.PLAID, connection, accounts)
 
     async def _store(
@@ -282,6 +279,7 @@ class LinkService:
             provider_connection_id=link.connection_id,
             institution_name=entry.name if entry is not None else link.institution_name,
             institution_slug=slug,
+            provider_institution_id=link.institution_id,
         )
         # A completed link or re-link is working now, whatever a sync had marked before.
         connection.status = ConnectionStatus.ACTIVE
@@ -439,11 +437,7 @@ class LinkService:
             link = await self._plaid().complete_update(
                 str(user_id), connection.provider_connection_id
             )
-            accounts = [
-                a
-                for a in await self._plaid().list_accounts(str(user_id))
-                if a.connection_id == link.connection_id
-            ]
+            accounts = await self._plaid().accounts_of_item(str(user_id), link.connection_id)
             return await self._store(user_id, provider, link, accounts)
         raise ValidationError("manual connections have nothing to reconnect")
 

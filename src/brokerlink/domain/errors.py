@@ -91,7 +91,8 @@ class AuthFailed(LogicalError):
 
 
 class ReconnectRequired(AuthFailed):
-    pass
+    #: The provider's id of the one connection concerned, when the adapter knows it.
+    connection_id: str | None = None
 
 
 class UserReconnectRequired(ReconnectRequired):

@@ -139,6 +139,8 @@ class Connection(_Model):
     connection_id: str
     institution_name: str
     institution_slug: str | None = None
+    # The provider's own id of the institution, when it said (Plaid's `ins_…`).
+    institution_id: str | None = None
     access: ConnectionAccess = ConnectionAccess.READ
     disabled: bool = False
     disabled_at: datetime | None = None

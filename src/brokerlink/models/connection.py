@@ -14,7 +14,11 @@ __all__ = ["Connection"]
 
 class Connection(IdMixin, TimestampMixin, Base):
     """A user's link to one institution through one provider (SnapTrade authorization, Plaid
-    item, or the user's own manual entries)."""
+    item, or the user's own manual entries).
+
+    For a Plaid item this row is all there is to know about it but its access token (the one
+    secret the store keeps per connection): the item id, the institution, and `status`, the one
+    truth about whether it needs the user to log in again."""
 
     __tablename__ = "connections"
     __table_args__ = (
@@ -31,10 +35,15 @@ class Connection(IdMixin, TimestampMixin, Base):
     provider_connection_id: Mapped[str] = mapped_column(String(128))
     institution_slug: Mapped[str | None] = mapped_column(String(128))
     institution_name: Mapped[str] = mapped_column(String(200))
+    # The provider's own institution id (Plaid's `ins_…`), when it said.
+    provider_institution_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[ConnectionStatus] = mapped_column(
         StrEnumType(ConnectionStatus), default=ConnectionStatus.ACTIVE
     )
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # When the provider stops serving the link unless the user re-authenticates (Plaid's
+    # PENDING_EXPIRATION); the link works until then.
+    reconnect_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_manual_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Who is syncing this connection, until when (see `repositories.connections`, `sync_lease`).

@@ -4,7 +4,7 @@ from sqlalchemy import or_, select, text, update
 
 from brokerlink.db.types import utcnow
 from brokerlink.domain.enums import Provider
-from brokerlink.models import Connection, ConnectionStatus
+from brokerlink.models import Account, Connection, ConnectionStatus
 from brokerlink.repositories._base import Repository
 
 __all__ = ["ConnectionRepository"]
@@ -21,8 +21,10 @@ class ConnectionRepository(Repository):
         provider_connection_id: str,
         institution_name: str,
         institution_slug: str | None = None,
+        provider_institution_id: str | None = None,
     ) -> Connection:
-        """The connection for (provider, provider id), created or with its institution updated."""
+        """The connection for (provider, provider id), created or with its institution updated
+        (a `provider_institution_id` the provider did not give keeps the stored one)."""
         connection = await self.get_by_provider_id(provider, provider_connection_id)
         if connection is None:
             connection = Connection(
@@ -38,6 +40,8 @@ class ConnectionRepository(Repository):
             )
         connection.institution_name = institution_name
         connection.institution_slug = institution_slug
+        if provider_institution_id is not None:
+            connection.provider_institution_id = provider_institution_id
         await self.session.flush()
         return connection
 
@@ -62,6 +66,26 @@ class ConnectionRepository(Repository):
                 Connection.provider_connection_id == provider_connection_id,
             )
         )
+
+    # -- items: how a provider connector finds a connection without asking the secret store --
+
+    async def owner_of_account(
+        self, provider: Provider, user_id: int, provider_account_id: str
+    ) -> Connection | None:
+        """The user's `provider` connection that holds the account with that provider id."""
+        return await self.session.scalar(
+            select(Connection)
+            .join(Account, Account.connection_id == Connection.id)
+            .where(
+                Connection.provider == provider,
+                Connection.user_id == user_id,
+                Account.provider_account_id == provider_account_id,
+            )
+            .order_by(Connection.id)
+            .limit(1)
+        )
+
+    # -----------------------------------------------------------------------------------------
 
     async def list_for_user(
         self,

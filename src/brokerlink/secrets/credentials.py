@@ -2,7 +2,8 @@
 
     snaptrade/app_credentials                          AppCredentials
     snaptrade/user_secret/{user_id}/{institution-slug}  SnapTradeUserSecret
-    plaid/access_token/{user_id}/{institution-slug}     PlaidAccessToken
+    plaid/access_token/{user_id}/{institution-slug}     PlaidAccessToken (by institution; the
+                                                        Plaid connector keeps its own by item id)
 
 Secret fields are `SecretStr`, so `str()`/`repr()` of a record never show them. One SnapTrade
 user is registered per app user and reused for every institution: `existing_snaptrade_user`
@@ -26,7 +27,7 @@ from brokerlink.secrets.store import (
     SecretStore,
     SecretStoreError,
     SecretValue,
-    plaid_access_token_name,
+    plaid_slug_access_token_name,
     snaptrade_app_credentials_name,
     snaptrade_user_secret_name,
 )
@@ -175,7 +176,7 @@ async def existing_snaptrade_user(store: SecretStore, user_id: str) -> SnapTrade
 
 
 def _plaid_name(user_id: str, institution: str) -> str:
-    return plaid_access_token_name(_segment("user id", user_id), institution_slug(institution))
+    return plaid_slug_access_token_name(_segment("user id", user_id), institution_slug(institution))
 
 
 async def store_plaid_access_token(store: SecretStore, token: PlaidAccessToken) -> None:

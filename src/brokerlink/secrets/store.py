@@ -5,7 +5,12 @@ Secrets are small JSON objects addressed by slash-separated names, as the portfo
     snaptrade/app_credentials                          {client_id, consumer_key, environment}
     snaptrade/user_secret/{user_id}/{institution-slug}  {user_secret, user_id, institution,
                                                         snaptrade_user_id, created_at}
-    plaid/access_token/{user_id}/{institution-slug}     {access_token, item_id, institution_id, ...}
+    plaid/access_token/{user_id}/{item_id}              {access_token}
+
+A Plaid item's metadata (institution, status) lives in its connection's row, not here: one secret
+per connection, read once per call. Records of older versions sit under
+`plaid/access_token/{user_id}/{institution-slug}` with that metadata beside the token; the Plaid
+connector moves each to its item's name the first time it is read.
 
 Errors (all `SecretStoreError`, never carrying a secret value):
 
@@ -39,6 +44,8 @@ __all__ = [
     "SecretStoreUnavailable",
     "SecretThrottled",
     "plaid_access_token_name",
+    "plaid_access_token_prefix",
+    "plaid_slug_access_token_name",
     "snaptrade_app_credentials_name",
     "snaptrade_user_secret_name",
 ]
@@ -148,5 +155,18 @@ def snaptrade_user_secret_name(user_id: str, institution_slug: str) -> str:
     return f"snaptrade/user_secret/{user_id}/{institution_slug}"
 
 
-def plaid_access_token_name(user_id: str, institution_slug: str) -> str:
-    return f"plaid/access_token/{user_id}/{institution_slug}"
+def plaid_access_token_prefix(user_id: str) -> str:
+    """Every Plaid token name of the user starts with this (the trailing `/` keeps user `u1`
+    from matching `u10`)."""
+    return f"plaid/access_token/{user_id}/"
+
+
+def plaid_access_token_name(user_id: str, item_id: str) -> str:
+    """The access token of the user's Plaid item (one secret per connection)."""
+    return f"{plaid_access_token_prefix(user_id)}{item_id}"
+
+
+def plaid_slug_access_token_name(user_id: str, institution_slug: str) -> str:
+    """Where older versions, and the portfolio app's `store_plaid_access_token`, keep a token:
+    by institution slug, with the item's metadata beside it."""
+    return f"{plaid_access_token_prefix(user_id)}{institution_slug}"

@@ -281,11 +281,15 @@ class SyncEngine:
             log.warning(
                 "sync.accounts.failed", provider=provider.value, user_id=user_id, error=reason
             )
-            for cid in connections.values():
+            # An error naming the one connection that needs a new login breaks only that one;
+            # the others of the run could not be read this time (stale, not broken).
+            concerned = getattr(error, "connection_id", None) if broken else None
+            for key, cid in connections.items():
+                here = broken and concerned in (None, key)
                 summary.connections.append(
-                    ConnectionOutcome(cid, provider, False, reason, broken=broken)
+                    ConnectionOutcome(cid, provider, False, reason, broken=here)
                 )
-                await self._fail_connection(cid, reason, broken=broken)
+                await self._fail_connection(cid, reason, broken=here)
                 self._report(summary.connections[-1])
             if isinstance(error, UserReconnectRequired):
                 # Every one of the user's connections at this provider, not only this run's.

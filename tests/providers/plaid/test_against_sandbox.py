@@ -21,6 +21,8 @@ from brokerlink.providers.plaid import (
 )
 from brokerlink.providers.plaid.normalize import FLAG_CASH_FROM_BALANCE, FLAG_SYMBOL_FALLBACK
 from brokerlink.sandbox.plaid import create_app
+from brokerlink.secrets.store import plaid_access_token_name
+from tests.fixtures.plaid_items import MemoryItems
 
 from .conftest import MemorySecretStore, Sleeps
 
@@ -62,20 +64,27 @@ async def plaid(sandbox: Any) -> AsyncIterator[PlaidClient]:
         yield client
 
 
-async def _linked(plaid: PlaidClient, store: MemorySecretStore) -> tuple[PlaidConnector, str]:
-    connector = PlaidConnector(plaid, store)
+async def _linked(
+    plaid: PlaidClient, store: MemorySecretStore, items: MemoryItems | None = None
+) -> tuple[PlaidConnector, str]:
+    items = items if items is not None else MemoryItems()
+    connector = PlaidConnector(plaid, store, items=items)
     created = await plaid.sandbox_public_token_create("ins_109508", ["investments"])
     connection = await connector.complete_link(USER, created["public_token"], "first-platypus")
+    items.record(USER, connection)
     return connector, connection.connection_id
+
+
+def _token(store: MemorySecretStore, item_id: str) -> str:
+    token: str = store.data[plaid_access_token_name(USER, item_id)]["access_token"]
+    return token
 
 
 async def test_link_accounts_holdings(plaid: PlaidClient) -> None:
     store = MemorySecretStore()
     connector, item_id = await _linked(plaid, store)
-    record = store.data["plaid/access_token/user-1/first-platypus"]
-    assert record["item_id"] == item_id
-    assert record["institution_id"] == "ins_109508"
-    assert record["access_token"].startswith("access-sandbox-")
+    assert list(store.data) == [f"plaid/access_token/user-1/{item_id}"]
+    assert _token(store, item_id).startswith("access-sandbox-")
 
     accounts = await connector.list_accounts(USER)
     assert accounts
@@ -122,16 +131,15 @@ async def test_bad_access_token_is_typed(plaid: PlaidClient) -> None:
 
 
 async def test_login_required_round_trip(plaid: PlaidClient) -> None:
-    store = MemorySecretStore()
-    connector, item_id = await _linked(plaid, store)
+    store, items = MemorySecretStore(), MemoryItems()
+    connector, item_id = await _linked(plaid, store, items)
     accounts = await connector.list_accounts(USER)
     account_id = next(a.account_id for a in accounts if a.type is not AccountType.BANK)
-    token = store.data["plaid/access_token/user-1/first-platypus"]["access_token"]
 
-    await plaid.request("/sandbox/item/reset_login", {"access_token": token})
+    await plaid.request("/sandbox/item/reset_login", {"access_token": _token(store, item_id)})
     with pytest.raises(LoginRequired):
         await connector.get_holdings(USER, account_id)
-    assert store.data["plaid/access_token/user-1/first-platypus"]["login_required"] is True
+    assert items.by_id[item_id].login_required is True
     with pytest.raises(ReconnectRequired):
         await connector.refresh(USER, item_id)
 
@@ -148,7 +156,7 @@ async def test_login_required_round_trip(plaid: PlaidClient) -> None:
 async def test_remove_ends_item(plaid: PlaidClient) -> None:
     store = MemorySecretStore()
     connector, item_id = await _linked(plaid, store)
-    token = store.data["plaid/access_token/user-1/first-platypus"]["access_token"]
+    token = _token(store, item_id)
     await connector.remove(USER, item_id)
     assert store.data == {}
     with pytest.raises(InvalidAccessToken):
@@ -180,7 +188,8 @@ async def test_product_not_ready_retried_until_ready(clock: Clock) -> None:
 
 
 async def test_a_bank_links_and_its_balances_are_cash(plaid: PlaidClient, sandbox: Any) -> None:
-    connector = PlaidConnector(plaid, MemorySecretStore())
+    items = MemoryItems()
+    connector = PlaidConnector(plaid, MemorySecretStore(), items=items)
     token, url = await connector.create_link(
         USER, institution_id="ins_127989", products=products_for("bank")
     )
@@ -189,6 +198,7 @@ async def test_a_bank_links_and_its_balances_are_cash(plaid: PlaidClient, sandbo
         form = {"institution_id": "ins_127989", "username": "user_good", "password": "pass_good"}
         assert (await browser.post(url, data=form)).status_code == 200
     (connection,) = await connector.complete_hosted_link(USER, token, "bank-of-america")
+    items.record(USER, connection)
     (item,) = sandbox.state.sandbox.items.values()
     assert item.products == ["transactions"]
 

@@ -12,7 +12,7 @@ def test_exported_members():
         "InstitutionDown",
         "InvalidAccessToken",
         "ItemNotFound",
-        "ItemRecord",
+        "ItemDirectory",
         "LinkNotOpened",
         "LinkProducts",
         "LoginRequired",
@@ -20,6 +20,7 @@ def test_exported_members():
         "PlaidClient",
         "PlaidConnector",
         "PlaidError",
+        "PlaidItem",
         "PlaidMalformedResponse",
         "PlaidRateLimited",
         "PlaidRejected",
@@ -39,3 +40,13 @@ def test_src_never_imports_the_sdk():
         text = path.read_text()
         assert "import plaid\n" not in text
         assert "from plaid" not in text
+
+
+def test_provider_code_imports_no_feature_module():
+    # The Item directory is a protocol here; the application implements it outside.
+    root = Path(plaid.__file__).parent
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        for feature in ("connections", "repositories", "models", "sync", "api"):
+            assert f"from brokerlink.{feature}" not in text, (path.name, feature)
+            assert f"import brokerlink.{feature}" not in text, (path.name, feature)

@@ -1,12 +1,13 @@
 """Plaid: banks, retirement plans and brokerages SnapTrade does not cover, read only.
 
 `PlaidClient` speaks Plaid's HTTP API (no SDK); `PlaidConnector` implements the neutral
-`InvestmentsConnector` over it; `normalize` turns Plaid's payloads into domain models; `errors`
-maps Plaid's error object onto the domain error tree.
+`InvestmentsConnector` over it, finding Items through an injected `ItemDirectory` (`items`);
+`normalize` turns Plaid's payloads into domain models; `errors` maps Plaid's error object onto
+the domain error tree.
 """
 
 from .client import PLAID_VERSION, PlaidClient
-from .connector import ItemRecord, PlaidConnector, WebhookOutcome
+from .connector import PlaidConnector, WebhookOutcome
 from .errors import (
     InstitutionDown,
     InvalidAccessToken,
@@ -21,6 +22,7 @@ from .errors import (
     ProductNotReady,
     ProductsNotSupported,
 )
+from .items import ItemDirectory, PlaidItem
 from .linking import LinkNotOpened, LinkProducts, products_for
 
 __all__ = [
@@ -28,7 +30,7 @@ __all__ = [
     "InstitutionDown",
     "InvalidAccessToken",
     "ItemNotFound",
-    "ItemRecord",
+    "ItemDirectory",
     "LinkNotOpened",
     "LinkProducts",
     "LoginRequired",
@@ -36,6 +38,7 @@ __all__ = [
     "PlaidClient",
     "PlaidConnector",
     "PlaidError",
+    "PlaidItem",
     "PlaidMalformedResponse",
     "PlaidRateLimited",
     "PlaidRejected",

@@ -3,7 +3,9 @@
 Real credentials in the environment select the real services. Without them a provider is
 available only when its URL is given explicitly, pointing at a running sandbox
 (`brokerlink sandbox snaptrade|plaid`), which is then called with the sandbox's own documented
-credentials. A provider with neither is simply absent, and syncs say so per connection.
+credentials. A provider with neither is simply absent, and syncs say so per connection. With
+`BROKERLINK_QUEUE_URL` set, the clients' rate-limit windows live in that Redis, shared by every
+process; without it, each process keeps its own.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from brokerlink.config import Settings
 from brokerlink.domain.enums import Provider
 from brokerlink.providers._http import RetryPolicy
+from brokerlink.providers.limits import Limits
 from brokerlink.providers.plaid import PlaidClient, PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.routing.coverage import load_coverage
@@ -26,7 +29,7 @@ from brokerlink.sandbox_ids import (
 )
 from brokerlink.secrets import SecretStore
 
-__all__ = ["Connectors", "plaid_retry", "provider_connectors", "snaptrade_retry"]
+__all__ = ["Connectors", "plaid_retry", "provider_connectors", "shared_limits", "snaptrade_retry"]
 
 
 def snaptrade_retry(settings: Settings) -> RetryPolicy:
@@ -40,6 +43,15 @@ def plaid_retry(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         max_retries=settings.plaid_max_retries, max_delay=settings.plaid_max_backoff_seconds
     )
+
+
+def shared_limits(settings: Settings) -> Limits | None:
+    """The rate-limit windows every process shares (in Redis), when a queue URL is set."""
+    if not settings.queue_url:
+        return None
+    from brokerlink.providers.redis_limits import RedisLimits
+
+    return RedisLimits(settings.queue_url)
 
 
 @dataclass
@@ -72,8 +84,11 @@ async def provider_connectors(
     institution_slug = load_coverage().slug_for_snaptrade
     found = Connectors()
     async with AsyncExitStack() as stack:
+        limits = shared_limits(settings)
+        if limits is not None:
+            stack.push_async_callback(limits.aclose)
         if settings.snaptrade_live:
-            client = SnapTradeClient.from_settings(settings, base_url=snaptrade_url)
+            client = SnapTradeClient.from_settings(settings, base_url=snaptrade_url, limits=limits)
             found.snaptrade = SnapTradeConnector(
                 await stack.enter_async_context(client),
                 secrets,
@@ -85,6 +100,7 @@ async def provider_connectors(
                 SANDBOX_CONSUMER_KEY,
                 base_url=snaptrade_url,
                 retry=snaptrade_retry(settings),
+                limits=limits,
             )
             found.snaptrade = SnapTradeConnector(
                 await stack.enter_async_context(client),
@@ -100,6 +116,7 @@ async def provider_connectors(
                 environment=settings.plaid_env,
                 base_url=plaid_url or settings.plaid_base_url,
                 retry=plaid_retry(settings),
+                limits=limits,
             )
             found.plaid = PlaidConnector(await stack.enter_async_context(plaid), secrets)
         elif plaid_url:
@@ -108,6 +125,7 @@ async def provider_connectors(
                 PLAID_SANDBOX_SECRET,
                 base_url=plaid_url,
                 retry=plaid_retry(settings),
+                limits=limits,
             )
             found.plaid = PlaidConnector(await stack.enter_async_context(plaid), secrets)
         yield found

@@ -157,10 +157,12 @@ class SnapTradeClient:
         *,
         base_url: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        limits: Limits | None = None,
     ) -> SnapTradeClient:
         """A client configured from `Settings` (call at an edge: lifespan, CLI, worker).
 
-        `base_url` overrides the settings' URL, e.g. with the embedded sandbox's address.
+        `base_url` overrides the settings' URL, e.g. with the embedded sandbox's address;
+        `limits` holds its rate-limit windows (shared ones when a queue URL is set).
         """
         url = base_url or settings.snaptrade_url
         key = settings.snaptrade_consumer_key
@@ -180,6 +182,7 @@ class SnapTradeClient:
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
             account_rate_limit_per_minute=settings.snaptrade_account_rate_limit_per_minute,
             transport=transport,
+            limits=limits,
         )
 
     def __repr__(self) -> str:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
+from brokerlink.domain.errors import TechnicalError
 from brokerlink.providers.redis_limits import RedisLimits, RedisWindow
+from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnectionError
+from tests.fixtures.redis_server import _free_port, start_redis
 
 pytestmark = pytest.mark.asyncio
 
@@ -160,3 +164,44 @@ class TestPenalise:
             assert len(other_sleeps) >= 1
         finally:
             await other.aclose()
+
+
+class TestRedisDown:
+    async def test_a_call_is_refused_typed_and_unsent_when_redis_cannot_be_asked(self):
+        sent: list[httpx.Request] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return httpx.Response(200, json=[])
+
+        limits = RedisLimits(f"redis://127.0.0.1:{_free_port()}/0")
+        try:
+            async with SnapTradeClient(
+                "C", "K", transport=httpx.MockTransport(answer), limits=limits
+            ) as client:
+                with pytest.raises(SnapTradeConnectionError) as info:
+                    await client.list_brokerages()
+        finally:
+            await limits.aclose()
+        assert isinstance(info.value, TechnicalError)
+        assert sent == []
+
+    async def test_an_answer_is_kept_when_redis_goes_away_before_it_is_settled(self):
+        server = start_redis()
+        limits = RedisLimits(server.url())
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            server.stop()  # after the slot was taken, before the answer is settled
+            # A used-up window too: holding it fails as well, and must not lose the answer.
+            return httpx.Response(
+                200, json=[], headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"}
+            )
+
+        try:
+            async with SnapTradeClient(
+                "C", "K", transport=httpx.MockTransport(answer), limits=limits
+            ) as client:
+                assert await client.list_brokerages() == []
+        finally:
+            await limits.aclose()
+            server.stop()

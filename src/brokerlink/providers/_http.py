@@ -27,7 +27,7 @@ from urllib.request import getproxies, proxy_bypass
 import httpx
 
 from brokerlink.log import get_logger
-from brokerlink.providers.limits import Limiter, RateLimiter, Stamp
+from brokerlink.providers.limits import Limiter, LimiterUnavailable, RateLimiter, Stamp
 from brokerlink.providers.operations import Kind
 
 __all__ = [
@@ -187,8 +187,9 @@ class Dialect(Protocol):
         """The typed error for a non-2xx answer that is not retried."""
         ...
 
-    def unreachable(self, call: Call, exc: httpx.HTTPError) -> Exception:
-        """The typed error for a request that got no answer and is not retried."""
+    def unreachable(self, call: Call, exc: Exception) -> Exception:
+        """The typed error for a request that got no answer (or could not be sent: its limiter
+        was unavailable) and is not retried."""
         ...
 
     async def renew(self) -> bool:
@@ -232,7 +233,19 @@ class Pipeline:
         renewed = False
         while True:
             attempt += 1
-            stamps = [(limiter, await limiter.acquire()) for limiter in call.limiters.values()]
+            try:
+                stamps = [(lim, await lim.acquire()) for lim in call.limiters.values()]
+            except LimiterUnavailable as exc:
+                # Nothing was sent; a technical failure like an unreachable provider.
+                self._log.warning(
+                    call.event,
+                    operation=call.operation,
+                    status=None,
+                    error=type(exc).__name__,
+                    attempt=attempt,
+                    will_retry=False,
+                )
+                raise self.dialect.unreachable(call, exc) from exc
             request = call.build()
             request.extensions.setdefault("timeout", self._timeouts)
             started = time.perf_counter()

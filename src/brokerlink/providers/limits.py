@@ -19,7 +19,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Limiter", "Limits", "LocalLimits", "RateLimiter", "Stamp"]
+__all__ = ["Limiter", "LimiterUnavailable", "Limits", "LocalLimits", "RateLimiter", "Stamp"]
+
+
+class LimiterUnavailable(Exception):
+    """The store holding a shared window could not be asked: the request was not sent."""
 
 
 class Stamp:
@@ -40,15 +44,18 @@ class Limiter(Protocol):
     def enabled(self) -> bool: ...
 
     async def acquire(self) -> Stamp | None:
-        """Wait for room; the request's stamp (None when the window is off)."""
+        """Wait for room; the request's stamp (None when the window is off). Raises
+        `LimiterUnavailable` when the window cannot be consulted."""
         ...
 
     async def settle(self, stamp: Stamp | None) -> None:
-        """The request is answered: it counts from now, the latest the server could count it."""
+        """The request is answered: it counts from now, the latest the server could count it.
+        Never raises: the answer is in, whatever happens to the bookkeeping."""
         ...
 
     async def penalise(self, seconds: float) -> None:
-        """The server said the window is used up: let nothing through for `seconds`."""
+        """The server said the window is used up: let nothing through for `seconds`. Never
+        raises, like `settle`."""
         ...
 
 

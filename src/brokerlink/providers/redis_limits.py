@@ -22,10 +22,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-from brokerlink.providers.limits import Limiter, Stamp
+from brokerlink.log import get_logger
+from brokerlink.providers.limits import Limiter, LimiterUnavailable, Stamp
 
 __all__ = ["RedisLimits", "RedisWindow"]
+
+_log = get_logger("brokerlink.providers.limits")
 
 _NOW = """
 local t = redis.call('TIME')
@@ -128,24 +132,38 @@ class RedisWindow:
         token = secrets.token_hex(8)
         async with self._lock:
             while True:
-                granted, value = await self._run(
-                    self._limits._acquire,
-                    [self.key, self.hold_key],
-                    [self.limit, self.span_ms, token],
-                )
+                try:
+                    granted, value = await self._run(
+                        self._limits._acquire,
+                        [self.key, self.hold_key],
+                        [self.limit, self.span_ms, token],
+                    )
+                except RedisError as exc:
+                    # Fail closed: without the shared count, N processes could send N x limit.
+                    raise LimiterUnavailable(f"rate-limit window unavailable: {exc}") from exc
                 if granted:
                     return Stamp(value / 1000, token)
                 await self._limits._sleep(value / 1000)
 
     async def settle(self, stamp: Stamp | None) -> None:
-        if stamp is not None and stamp.token is not None:
+        if stamp is None or stamp.token is None:
+            return
+        try:
             now = await self._run(self._limits._settle, [self.key], [self.span_ms, stamp.token])
-            stamp.at = max(stamp.at, now / 1000)
+        except RedisError as exc:
+            _log.warning("providers.limit.settle_failed", window=self.key, error=type(exc).__name__)
+            return
+        stamp.at = max(stamp.at, now / 1000)
 
     async def penalise(self, seconds: float) -> None:
         if not self.enabled or seconds <= 0:
             return
-        await self._run(self._limits._penalise, [self.hold_key], [max(1, round(seconds * 1000))])
+        try:
+            await self._run(
+                self._limits._penalise, [self.hold_key], [max(1, round(seconds * 1000))]
+            )
+        except RedisError as exc:
+            _log.warning("providers.limit.hold_failed", window=self.key, error=type(exc).__name__)
 
     async def hold_remaining(self) -> float:
         """Seconds until the hold a 429 set ends (0 when none is set)."""

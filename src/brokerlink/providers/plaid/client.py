@@ -185,7 +185,7 @@ class PlaidClient:
     def failure(self, call: Call, answer: Answer) -> Exception:
         return error_from_response(answer.response, call.operation, retry_after=answer.retry_after)
 
-    def unreachable(self, call: Call, exc: httpx.HTTPError) -> Exception:
+    def unreachable(self, call: Call, exc: Exception) -> Exception:
         return PlaidUnavailable(
             f"{call.operation} failed: {type(exc).__name__}", operation=call.operation
         )

@@ -282,7 +282,7 @@ class SnapTradeClient:
             retry_after=answer.retry_after,
         )
 
-    def unreachable(self, call: Call, exc: httpx.HTTPError) -> Exception:
+    def unreachable(self, call: Call, exc: Exception) -> Exception:
         return error_from_exception(call.operation, exc)
 
     async def renew(self) -> bool:

@@ -33,7 +33,6 @@ from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.domain import Provider
 from brokerlink.log import configure_logging
 from brokerlink.providers._http import RateLimiter
-from brokerlink.providers._transport import AsyncHTTPTransport
 from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.repositories import ConnectionRepository, PortfolioRepository, UserRepository
 from brokerlink.secrets import MemorySecretStore
@@ -111,7 +110,7 @@ async def _sync(
     engine = create_engine(db_url)
     sessionmaker = create_sessionmaker(engine)
     httpx.put(f"{base_url}/sandbox/faults", json={"latency": latency}).raise_for_status()
-    wire = Counting(AsyncHTTPTransport())
+    wire = Counting(httpx.AsyncHTTPTransport())
     async with SnapTradeClient(
         CLIENT_ID,
         CONSUMER_KEY,

@@ -40,6 +40,7 @@ from brokerlink.errors import ConfigurationError
 from brokerlink.orders.service import OrderService
 from brokerlink.policies.cost_guard import CostPolicy
 from brokerlink.providers._http import RetryPolicy
+from brokerlink.providers.limits import Limits
 from brokerlink.providers.plaid import PlaidClient, PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.routing.coverage import CoverageRegistry, load_coverage
@@ -67,6 +68,7 @@ __all__ = [
     "provider_connectors",
     "reference_source",
     "require_link_state_key",
+    "shared_limits",
     "snaptrade_retry",
 ]
 
@@ -120,9 +122,10 @@ def _snaptrade_client(
     sandbox: bool,
     stored: AppCredentials | None,
     rotation: AppCredentialsProvider | None,
+    limits: Limits | None,
 ) -> SnapTradeClient | None:
     if settings.snaptrade_live and not sandbox:
-        return SnapTradeClient.from_settings(settings, base_url=url)
+        return SnapTradeClient.from_settings(settings, base_url=url, limits=limits)
     if stored is not None and not sandbox:
         return SnapTradeClient(
             stored.client_id,
@@ -133,6 +136,7 @@ def _snaptrade_client(
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
             account_rate_limit_per_minute=settings.snaptrade_account_rate_limit_per_minute,
             credentials=rotation,
+            limits=limits,
         )
     if url:
         return SnapTradeClient(
@@ -142,11 +146,14 @@ def _snaptrade_client(
             timeout=settings.snaptrade_timeout_seconds,
             retry=snaptrade_retry(settings),
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
+            limits=limits,
         )
     return None
 
 
-def _plaid_client(settings: Settings, *, url: str | None, sandbox: bool) -> PlaidClient | None:
+def _plaid_client(
+    settings: Settings, *, url: str | None, sandbox: bool, limits: Limits | None
+) -> PlaidClient | None:
     if settings.plaid_live and not sandbox:
         assert settings.plaid_client_id is not None
         assert settings.plaid_secret is not None
@@ -156,12 +163,27 @@ def _plaid_client(settings: Settings, *, url: str | None, sandbox: bool) -> Plai
             environment=settings.plaid_env,
             base_url=url or settings.plaid_base_url,
             retry=plaid_retry(settings),
+            limits=limits,
         )
     if url:
         return PlaidClient(
-            PLAID_SANDBOX_CLIENT_ID, PLAID_SANDBOX_SECRET, base_url=url, retry=plaid_retry(settings)
+            PLAID_SANDBOX_CLIENT_ID,
+            PLAID_SANDBOX_SECRET,
+            base_url=url,
+            retry=plaid_retry(settings),
+            limits=limits,
         )
     return None
+
+
+def shared_limits(settings: Settings) -> Limits | None:
+    """The rate-limit windows every process shares (in Redis), when a queue URL is set;
+    None: each client keeps its own, in process."""
+    if not settings.queue_url:
+        return None
+    from brokerlink.providers.redis_limits import RedisLimits
+
+    return RedisLimits(settings.queue_url)
 
 
 @asynccontextmanager
@@ -180,16 +202,20 @@ async def open_clients(
     environment has none (the loaders); `snaptrade_rotation` then follows their rotation."""
     async with AsyncExitStack() as stack:
         found = Clients()
+        limits = shared_limits(settings)
+        if limits is not None:
+            stack.push_async_callback(limits.aclose)
         snap = _snaptrade_client(
             settings,
             url=snaptrade_url,
             sandbox=sandbox,
             stored=snaptrade_credentials,
             rotation=snaptrade_rotation,
+            limits=limits,
         )
         if snap is not None:
             found.snaptrade = await stack.enter_async_context(snap)
-        plaid = _plaid_client(settings, url=plaid_url, sandbox=sandbox)
+        plaid = _plaid_client(settings, url=plaid_url, sandbox=sandbox, limits=limits)
         if plaid is not None:
             found.plaid = await stack.enter_async_context(plaid)
         yield found

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_echo: bool = False
 
+    # Redis (redis://host:port/db): the job queue, and the provider rate limits every process
+    # shares. Unset: jobs run in-process and each process keeps its own limits.
+    queue_url: str | None = None
+
     # Secrets: "local" (encrypted file under data_dir, the embedded default), "aws" (Secrets
     # Manager) or "kms" (per-user secrets envelope-encrypted in the database, app credentials in
     # Secrets Manager).

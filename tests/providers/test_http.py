@@ -1,9 +1,11 @@
-"""The shared retry decision, backoff and rate limiter (providers/_http.py)."""
+"""The shared retry decision and backoff (providers/_http.py), and the in-process limiter
+(providers/limits.py)."""
 
 import httpx
 import pytest
 
-from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
+from brokerlink.providers._http import RetryPolicy, parse_retry_after
+from brokerlink.providers.limits import RateLimiter
 from brokerlink.providers.operations import Kind
 
 POLICY = RetryPolicy(max_retries=3, base_delay=0.5, max_delay=30.0, jitter=0.0)
@@ -134,7 +136,7 @@ async def test_limiter_off_never_waits():
 async def test_penalise_holds_the_window_for_the_servers_delay():
     fake = _FakeTime()
     limiter = RateLimiter(limit=5, window=60.0, clock=fake.clock, sleep=fake.sleep)
-    limiter.penalise(10.0)
+    await limiter.penalise(10.0)
     await limiter.acquire()
     assert fake.sleeps == [10.0]
 
@@ -147,8 +149,8 @@ async def test_settle_counts_a_request_from_when_it_was_answered():
     first = await limiter.acquire()
     second = await limiter.acquire()
     fake.now = 3.0  # both answered three seconds later
-    limiter.settle(first)
-    limiter.settle(second)
+    await limiter.settle(first)
+    await limiter.settle(second)
     await limiter.acquire()
     assert fake.sleeps == [10.0]  # until 3 + 10, not 0 + 10
     assert fake.now == 13.0
@@ -161,11 +163,11 @@ async def test_settle_never_moves_a_stamp_back_and_ignores_an_off_limiter():
     limiter = RateLimiter(limit=1, window=10.0, clock=fake.clock, sleep=fake.sleep)
     stamp = await limiter.acquire()
     fake.now = 1.0
-    limiter.settle(stamp)
+    await limiter.settle(stamp)
     assert stamp.at == 5.0
     off = RateLimiter(limit=0)
     assert await off.acquire() is None
-    off.settle(None)
+    await off.settle(None)
 
 
 @pytest.mark.asyncio
@@ -174,6 +176,6 @@ async def test_penalise_keeps_the_requests_already_made():
     limiter = RateLimiter(limit=2, window=10.0, clock=fake.clock, sleep=fake.sleep)
     await limiter.acquire()
     await limiter.acquire()
-    limiter.penalise(1.0)  # a short hold must not forget the two requests of this window
+    await limiter.penalise(1.0)  # a short hold must not forget the two requests of this window
     await limiter.acquire()
     assert fake.now == 10.0

@@ -18,7 +18,6 @@ import pytest
 
 from brokerlink.domain.errors import TechnicalError
 from brokerlink.providers._http import RetryPolicy
-from brokerlink.providers._transport import AsyncHTTPTransport
 from brokerlink.providers.operations import (
     PLAID_OPERATIONS,
     SNAPTRADE_OPERATIONS,
@@ -129,7 +128,7 @@ Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
 async def _snaptrade(
     url: str, *, timeout: float = 10.0, wrap: Wrap | None = None
 ) -> AsyncIterator[tuple[SnapTradeClient, SnapTradeWorld, _Admin]]:
-    transport: httpx.AsyncBaseTransport = AsyncHTTPTransport()
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
     if wrap is not None:
         transport = wrap(transport)
     retry = RetryPolicy(max_retries=2, jitter=0.0)

@@ -1,8 +1,15 @@
-"""What every provider client shares: the retry decision, backoff, and a client-side rate limiter.
+"""The one request pipeline every provider call goes through, and the retry decision it uses.
+
+`Pipeline.send(call)` does, per attempt: the limiter windows (`providers/limits.py`), the
+request (built fresh by the vendor, so each attempt is signed anew), the per-attempt timeout,
+one structured log event (operation, status, latency, attempt, request id; never a URL, body or
+header, which may carry secrets), the retry decision and the backoff. A vendor client adds only
+what is its own, as a `Dialect`: signing and request shapes, and what an answer's body and
+headers say (error code, request id, Retry-After, a used-up window, a "try again" code).
 
 The decision is pure (`RetryPolicy.should_retry`, given the operation's `Kind` from
 `providers/operations.py`) and the sleep is computed separately (`RetryPolicy.backoff`), so tests
-pin both without sleeping. Both clients' request loops call them for every operation.
+pin both without sleeping.
 """
 
 from __future__ import annotations
@@ -11,22 +18,30 @@ import asyncio
 import email.utils
 import random
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import Any, Protocol
+from urllib.request import getproxies, proxy_bypass
 
 import httpx
 
+from brokerlink.log import get_logger
+from brokerlink.providers.limits import Limiter, LimiterUnavailable, RateLimiter, Stamp
 from brokerlink.providers.operations import Kind
 
 __all__ = [
     "NOT_SENT_ERRORS",
     "RETRYABLE_ERRORS",
     "RETRYABLE_STATUSES",
+    "Answer",
+    "Call",
+    "Dialect",
+    "Pipeline",
     "RateLimiter",
-    "Stamp",
     "RetryPolicy",
+    "Stamp",
+    "default_transport",
     "parse_retry_after",
 ]
 
@@ -137,76 +152,183 @@ class RetryPolicy:
         return float(random.uniform(0, delay * self.jitter)) if self.jitter else 0.0
 
 
-class Stamp:
-    """One request's place in a limiter's window: when it counts from."""
+@dataclass(frozen=True)
+class Call:
+    """One operation to send: how to build its request, and the windows it counts in (by role,
+    e.g. `"client"` and `"account"`, which a `Dialect` names when an answer holds one)."""
 
-    __slots__ = ("at",)
-
-    def __init__(self, at: float) -> None:
-        self.at = at
+    operation: str
+    event: str
+    kind: Kind
+    build: Callable[[], httpx.Request]
+    limiters: Mapping[str, Limiter] = field(default_factory=dict)
 
 
 @dataclass
-class RateLimiter:
-    """A rolling-window limiter: at most `limit` requests in any `window` seconds.
+class Answer:
+    """What a vendor reads off one answer, whatever its status."""
 
-    `limit <= 0` turns it off. Waiters queue fairly behind one lock, so a burst of coroutines
-    spreads out instead of all discovering the limit through 429s.
+    response: httpx.Response
+    payload: Any = None  # the decoded JSON body, None when empty or not JSON
+    parse_error: ValueError | None = None
+    log: Mapping[str, object] = field(default_factory=dict)  # request id, error code
+    transient: bool = False  # the body says "try again" (Plaid's PRODUCT_NOT_READY...)
+    retry_after: float | None = None
+    holds: Mapping[str, float] = field(default_factory=dict)  # role -> seconds the window is full
+    renew: bool = False  # the app's own credentials were refused: they may have been rotated
 
-    A server counts a request when it arrives, which is after we acquired its slot and may be
-    well after when a burst queues behind it. `settle(stamp)` once the answer is in moves the
-    request's stamp to that moment, which is never earlier than the server's own count, so our
-    window always holds at least what the server's holds.
-    """
 
-    limit: int
-    window: float = 60.0
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], object] = asyncio.sleep
-    _stamps: deque[Stamp] = field(default_factory=deque, init=False)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+class Dialect(Protocol):
+    """The vendor's part of the pipeline: reading answers and choosing typed errors."""
 
-    @property
-    def enabled(self) -> bool:
-        return self.limit > 0
+    def read(self, call: Call, response: httpx.Response) -> Answer: ...
 
-    def delay_needed(self) -> float:
-        """Seconds until one more request fits (0 when it fits now).
+    def failure(self, call: Call, answer: Answer) -> Exception:
+        """The typed error for a non-2xx answer that is not retried."""
+        ...
 
-        Stamps expire from the oldest acquired. A settled stamp may now be later than one
-        acquired after it; that one then waits behind it, which only ever over-counts.
-        """
-        now = self.clock()
-        stamps = self._stamps
-        while stamps and now - stamps[0].at >= self.window:
-            stamps.popleft()
-        if len(stamps) < self.limit:
-            return 0.0
-        return stamps[0].at + self.window - now
+    def unreachable(self, call: Call, exc: Exception) -> Exception:
+        """The typed error for a request that got no answer (or could not be sent: its limiter
+        was unavailable) and is not retried."""
+        ...
 
-    async def acquire(self) -> Stamp | None:
-        """Wait for room; returns the request's stamp (None when the limiter is off)."""
-        if not self.enabled:
-            return None
-        async with self._lock:
-            while (wait := self.delay_needed()) > 0:
-                result = self.sleep(wait)
-                if asyncio.iscoroutine(result):
-                    await result
-            stamp = Stamp(self.clock())
-            self._stamps.append(stamp)
-            return stamp
+    async def renew(self) -> bool:
+        """Re-read the app's credentials after an answer flagged `renew`; True when they
+        changed (the call is then sent once more, outside the retry rule)."""
+        ...
 
-    def settle(self, stamp: Stamp | None) -> None:
-        """The request is answered: it counts from now, the latest the server could count it."""
-        if stamp is not None:
-            stamp.at = max(stamp.at, self.clock())
 
-    def penalise(self, seconds: float) -> None:
-        """The server said we are over its limit: hold the window full for `seconds`."""
-        if not self.enabled or seconds <= 0:
-            return
-        # Placeholders, oldest of all, that fill the window until `now + seconds`; the real
-        # stamps stay behind them, so the requests already made still count afterwards.
-        until = self.clock() + seconds - self.window
-        self._stamps.extendleft(Stamp(until) for _ in range(self.limit))
+_log = get_logger("brokerlink.providers")
+
+
+class Pipeline:
+    """Sends `Call`s through one transport with one retry policy; see the module docstring."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        retry: RetryPolicy,
+        timeout: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        logger: Any = None,
+    ) -> None:
+        self.dialect = dialect
+        self.transport = transport
+        self.retry = retry
+        self._timeouts = httpx.Timeout(timeout).as_dict()
+        self._sleep = sleep
+        self._log = logger if logger is not None else _log
+        self.closed = False
+
+    async def aclose(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.transport.aclose()
+
+    async def send(self, call: Call) -> Answer:
+        """The answer to `call` once it is a 2xx; the dialect's typed error otherwise."""
+        attempt = 0
+        renewed = False
+        while True:
+            attempt += 1
+            try:
+                stamps = [(lim, await lim.acquire()) for lim in call.limiters.values()]
+            except LimiterUnavailable as exc:
+                # Nothing was sent; a technical failure like an unreachable provider.
+                self._log.warning(
+                    call.event,
+                    operation=call.operation,
+                    status=None,
+                    error=type(exc).__name__,
+                    attempt=attempt,
+                    will_retry=False,
+                )
+                raise self.dialect.unreachable(call, exc) from exc
+            request = call.build()
+            request.extensions.setdefault("timeout", self._timeouts)
+            started = time.perf_counter()
+            try:
+                response = await self._exchange(request)
+            except httpx.HTTPError as exc:
+                await _settle(stamps)
+                again = self.retry.should_retry(exc, attempt, call.kind)
+                self._log.warning(
+                    call.event,
+                    operation=call.operation,
+                    status=None,
+                    error=type(exc).__name__,
+                    latency_ms=_since(started),
+                    attempt=attempt,
+                    will_retry=again,
+                )
+                if again:
+                    await self._sleep(self.retry.backoff(attempt))
+                    continue
+                raise self.dialect.unreachable(call, exc) from exc
+            await _settle(stamps)
+            latency_ms = _since(started)
+            answer = self.dialect.read(call, response)
+            for role, seconds in answer.holds.items():
+                if (limiter := call.limiters.get(role)) is not None:
+                    await limiter.penalise(seconds)
+            status = response.status_code
+            fields = {"operation": call.operation, "status": status, **answer.log}
+            if 200 <= status < 300:
+                self._log.info(call.event, latency_ms=latency_ms, attempt=attempt, **fields)
+                return answer
+            if answer.renew and not renewed:
+                renewed = True
+                if await self.dialect.renew():
+                    # Outside the retry rule: the refusal processed nothing, so even an order
+                    # may go again, and the attempt does not count.
+                    self._log.info(
+                        call.event, operation=call.operation, credentials="rotated", attempt=attempt
+                    )
+                    attempt -= 1
+                    continue
+            again = self.retry.should_retry(
+                response, attempt, call.kind, transient_answer=answer.transient
+            )
+            self._log.warning(
+                call.event, latency_ms=latency_ms, attempt=attempt, will_retry=again, **fields
+            )
+            if again:
+                await self._sleep(self.retry.backoff(attempt, retry_after=answer.retry_after))
+                continue
+            raise self.dialect.failure(call, answer)
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        if self.closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        # Straight to the transport: the providers set no cookies and answer no redirects, so
+        # httpx.AsyncClient's cookie, auth and redirect machinery would be pure cost here.
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+
+async def _settle(stamps: list[tuple[Limiter, Stamp | None]]) -> None:
+    for limiter, stamp in stamps:
+        await limiter.settle(stamp)
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def default_transport(url: str) -> httpx.AsyncBaseTransport:
+    """httpx's own pooled transport, through the proxy the environment names for this URL
+    (`HTTPS_PROXY`, `ALL_PROXY`, minus `NO_PROXY`), as httpx.AsyncClient would."""
+    target = httpx.URL(url)
+    proxies = getproxies()
+    proxy = proxies.get(target.scheme) or proxies.get("all")
+    if proxy and not proxy_bypass(target.host):
+        return httpx.AsyncHTTPTransport(proxy=proxy)
+    return httpx.AsyncHTTPTransport()

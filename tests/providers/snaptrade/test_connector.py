@@ -282,7 +282,7 @@ class TestRotation:
                 return fake.error(401, "1083", "Invalid userID or userSecret provided")
             return response
 
-        connector.client._transport = httpx.MockTransport(stubborn)
+        connector.client._pipeline.transport = httpx.MockTransport(stubborn)
         with pytest.raises(UserSecretInvalid):
             await connector.list_accounts(APP_USER)
         assert fake.resets == 1

@@ -2,14 +2,15 @@
 
 Every call is `POST <host>/<path>` with a JSON body. The app's `client_id`/`secret` travel in the
 `PLAID-CLIENT-ID`/`PLAID-SECRET` headers (Plaid accepts them there or in the body), so request
-bodies never hold the app secret. Each attempt logs one `plaid.<resource>.<verb>` event with
-latency, status, request id and attempt number; bodies and tokens are never logged.
+bodies never hold the app secret. Every call goes through the one request pipeline
+(`providers/_http.py`), which logs one `plaid.<resource>.<verb>` event per attempt with latency,
+status, request id and attempt number; bodies and tokens are never logged. This module adds
+Plaid's request shape and what its answers say (error objects, transient codes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date
 from types import TracebackType
@@ -19,15 +20,23 @@ import httpx
 from pydantic import SecretStr
 
 from brokerlink.log import get_logger
-from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
+from brokerlink.providers._http import (
+    Answer,
+    Call,
+    Pipeline,
+    RetryPolicy,
+    default_transport,
+    parse_retry_after,
+)
+from brokerlink.providers.limits import Limits, LocalLimits
 from brokerlink.providers.operations import plaid_operation
 
 from . import wire
 from .errors import (
+    RETRYABLE_CODES,
     PlaidUnavailable,
     error_body,
     error_from_response,
-    is_transient,
     malformed,
 )
 
@@ -63,7 +72,8 @@ class PlaidClient:
     """Plaid over HTTP. Use as `async with PlaidClient(...) as plaid:` or call `aclose()`.
 
     `base_url` overrides the environment's host (the local sandbox); `transport` is for tests
-    (`httpx.ASGITransport(app=...)`, `httpx.MockTransport(handler)`).
+    (`httpx.ASGITransport(app=...)`, `httpx.MockTransport(handler)`). `limits` holds the
+    client-wide window (in this process by default; `RedisLimits` shares it across processes).
     """
 
     def __init__(
@@ -78,26 +88,31 @@ class PlaidClient:
         rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limits: Limits | None = None,
     ) -> None:
         if environment not in ENVIRONMENT_HOSTS:
             raise ValueError(f"unknown Plaid environment: {environment!r}")
         self.environment = environment
         self.base_url = (base_url or ENVIRONMENT_HOSTS[environment]).rstrip("/")
-        self.retry = retry if retry is not None else RetryPolicy()
-        self.limiter = RateLimiter(limit=rate_limit_per_minute, window=60.0)
-        self._sleep = sleep
+        limits = limits or LocalLimits()
+        self.limiter = limits.window(f"plaid:{client_id}", rate_limit_per_minute)
         secret_value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
+        self._headers = {
+            "PLAID-CLIENT-ID": client_id,
+            "PLAID-SECRET": secret_value,
+            "Plaid-Version": PLAID_VERSION,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": "brokerlink",
+        }
+        self._pipeline = Pipeline(
+            self,
+            transport or default_transport(self.base_url),
+            retry=retry if retry is not None else RetryPolicy(),
             timeout=timeout,
-            transport=transport,
-            headers={
-                "PLAID-CLIENT-ID": client_id,
-                "PLAID-SECRET": secret_value,
-                "Plaid-Version": PLAID_VERSION,
-                "Content-Type": "application/json",
-                "User-Agent": "brokerlink",
-            },
+            sleep=sleep,
+            logger=_log,
         )
 
     def __repr__(self) -> str:
@@ -115,9 +130,13 @@ class PlaidClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._pipeline.aclose()
 
-    # -- transport loop -------------------------------------------------------------------------
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._pipeline.retry
+
+    # -- requests and answers (the pipeline's Plaid dialect) -----------------------------------
 
     async def request(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST `body` to `path`; the decoded JSON object, or a `PlaidError`.
@@ -126,75 +145,53 @@ class PlaidClient:
         `UnknownOperation` before anything is sent).
         """
         kind = plaid_operation(path).kind
-        event = event_name(path)
-        attempt = 0
-        while True:
-            attempt += 1
-            stamp = await self.limiter.acquire()
-            started = time.perf_counter()
-            try:
-                response = await self._http.post(path, json=dict(body))
-            except httpx.HTTPError as exc:
-                self.limiter.settle(stamp)
-                latency_ms = round((time.perf_counter() - started) * 1000, 1)
-                retrying = self.retry.should_retry(exc, attempt, kind)
-                _log.warning(
-                    event,
-                    attempt=attempt,
-                    latency_ms=latency_ms,
-                    status=None,
-                    error=type(exc).__name__,
-                    retrying=retrying,
-                )
-                if retrying:
-                    await self._sleep(self.retry.backoff(attempt))
-                    continue
-                raise PlaidUnavailable(
-                    f"{path} failed: {type(exc).__name__}", operation=path
-                ) from exc
-            self.limiter.settle(stamp)
-            latency_ms = round((time.perf_counter() - started) * 1000, 1)
-            status = response.status_code
-            if status < 300:
-                payload = self._decode(response, path)
-                _log.info(
-                    event,
-                    attempt=attempt,
-                    latency_ms=latency_ms,
-                    status=status,
-                    request_id=payload.get("request_id"),
-                )
-                return payload
-            retry_after = parse_retry_after(response.headers)
-            retrying = self.retry.should_retry(
-                response, attempt, kind, transient_answer=is_transient(response)
+        content = dict(body)
+        answer = await self._pipeline.send(
+            Call(
+                path,
+                event_name(path),
+                kind,
+                lambda: httpx.Request(
+                    "POST", self.base_url + path, headers=self._headers, json=content
+                ),
+                {"client": self.limiter},
             )
-            body_error = error_body(response)
-            _log.warning(
-                event,
-                attempt=attempt,
-                latency_ms=latency_ms,
-                status=status,
-                request_id=(body_error or {}).get("request_id"),
-                error_code=(body_error or {}).get("error_code"),
-                retrying=retrying,
-            )
-            if status == 429 and retry_after:
-                self.limiter.penalise(retry_after)
-            if retrying:
-                await self._sleep(self.retry.backoff(attempt, retry_after=retry_after))
-                continue
-            raise error_from_response(response, path, retry_after=retry_after)
-
-    @staticmethod
-    def _decode(response: httpx.Response, path: str) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise malformed(path, "$", "body is not JSON") from exc
-        if not isinstance(payload, dict):
+        )
+        if answer.parse_error is not None:
+            raise malformed(path, "$", "body is not JSON") from answer.parse_error
+        if not isinstance(answer.payload, dict):
             raise malformed(path, "$", "body is not a JSON object")
-        return payload
+        return answer.payload
+
+    def read(self, call: Call, response: httpx.Response) -> Answer:
+        if response.status_code < 300:
+            try:
+                payload = response.json()
+            except ValueError as exc:
+                return Answer(response, parse_error=exc)
+            request_id = payload.get("request_id") if isinstance(payload, dict) else None
+            return Answer(response, payload, log={"request_id": request_id})
+        found = error_body(response) or {}
+        retry_after = parse_retry_after(response.headers)
+        return Answer(
+            response,
+            found or None,
+            log={"request_id": found.get("request_id"), "error_code": found.get("error_code")},
+            transient=found.get("error_code") in RETRYABLE_CODES,
+            retry_after=retry_after,
+            holds={"client": retry_after} if response.status_code == 429 and retry_after else {},
+        )
+
+    def failure(self, call: Call, answer: Answer) -> Exception:
+        return error_from_response(answer.response, call.operation, retry_after=answer.retry_after)
+
+    def unreachable(self, call: Call, exc: Exception) -> Exception:
+        return PlaidUnavailable(
+            f"{call.operation} failed: {type(exc).__name__}", operation=call.operation
+        )
+
+    async def renew(self) -> bool:
+        return False  # Plaid's keys are fixed for the client's life
 
     # -- Link -----------------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
-"""An async SnapTrade API client over httpx: signing, retries, rate limiting, typed errors.
+"""An async SnapTrade API client over httpx: signing, request shapes and typed errors.
 
-One transport (pooled: `providers/_transport.py` unless one is injected) per `SnapTradeClient`;
-use it as an async context manager.
-Methods return the vendor payloads (`wire.py`); `normalize.py` turns them into domain models.
+Every call goes through the one request pipeline (`providers/_http.py`: limiter, retry table,
+timeout, call log); this module adds SnapTrade's signing and what its answers say. One transport
+(httpx's pooled `AsyncHTTPTransport` unless one is injected) per `SnapTradeClient`; use it as an
+async context manager. Methods return the vendor payloads (`wire.py`); `normalize.py` turns them
+into domain models.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self, cast
 from urllib.parse import urlsplit
-from urllib.request import getproxies, proxy_bypass
 
 import httpx
 from pydantic import SecretStr
@@ -24,8 +25,15 @@ from pydantic import SecretStr
 from brokerlink.config import Settings
 from brokerlink.errors import ConfigurationError, InvalidIdentifier
 from brokerlink.log import get_logger
-from brokerlink.providers._http import RateLimiter, RetryPolicy, parse_retry_after
-from brokerlink.providers._transport import AsyncHTTPTransport, url_with_path
+from brokerlink.providers._http import (
+    Answer,
+    Call,
+    Pipeline,
+    RetryPolicy,
+    default_transport,
+    parse_retry_after,
+)
+from brokerlink.providers.limits import Limiter, Limits, LocalLimits
 from brokerlink.providers.operations import snaptrade_operation
 from brokerlink.providers.snaptrade import wire
 from brokerlink.providers.snaptrade.errors import (
@@ -88,8 +96,9 @@ class SnapTradeClient:
     requested. Each operation is retried as `providers/operations.py` classifies it (`retry`
     sets the attempts and backoff): idempotent ones on 429, 5xx and network errors; billed and
     single-use ones (placing an order, a refresh) only when the request provably never left.
-    A client-side limiter keeps under SnapTrade's
-    per-clientId limit, and optionally its per-account one.
+    Client-side windows keep under SnapTrade's per-clientId limit, and optionally its
+    per-account one: `limits` holds them (in this process by default; `RedisLimits` shares them
+    with every process using this clientId), `rate_limiter` replaces the per-clientId window.
     """
 
     def __init__(
@@ -105,7 +114,8 @@ class SnapTradeClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | None = None,
+        limits: Limits | None = None,
         credentials: CredentialsSource | None = None,
     ) -> None:
         if not client_id:
@@ -122,18 +132,21 @@ class SnapTradeClient:
         self._origin = httpx.URL(f"{parts.scheme}://{parts.netloc}")
         # Percent-encoded as httpx would send it: this prefix is both signed and sent verbatim.
         self._prefix = httpx.URL(self.base_url).raw_path.split(b"?")[0].decode().rstrip("/")
-        self.retry = retry or RetryPolicy()
         self._clock = clock
-        self._sleep = sleep
-        self._limiter = rate_limiter or RateLimiter(rate_limit_per_minute, clock=clock, sleep=sleep)
+        self._limits = limits or LocalLimits(clock=clock, sleep=sleep)
+        # Named by the clientId the limit belongs to, so every holder of these limits shares it.
+        self._limiter = rate_limiter or self._limits.window(
+            f"snaptrade:{client_id}", rate_limit_per_minute
+        )
         self._account_limit = account_rate_limit_per_minute
-        self._account_limiters: dict[str, RateLimiter] = {}
-        # Requests go straight to the transport: the SnapTrade API sets no cookies and answers
-        # no redirects, so httpx.AsyncClient's per-request cookie, auth and redirect machinery
-        # (and its URL re-parsing) would be pure cost. The pool lives in the transport.
-        self._transport = transport or _default_transport(self._origin)
-        self._timeouts = httpx.Timeout(timeout).as_dict()
-        self._closed = False
+        self._pipeline = Pipeline(
+            self,
+            transport or default_transport(self.base_url),
+            retry=retry or RetryPolicy(),
+            timeout=timeout,
+            sleep=sleep,
+            logger=_log,
+        )
         # Where rotated app credentials come from (the secret store); None: fixed for life.
         self._credentials = credentials
 
@@ -144,10 +157,12 @@ class SnapTradeClient:
         *,
         base_url: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        limits: Limits | None = None,
     ) -> SnapTradeClient:
         """A client configured from `Settings` (call at an edge: lifespan, CLI, worker).
 
-        `base_url` overrides the settings' URL, e.g. with the embedded sandbox's address.
+        `base_url` overrides the settings' URL, e.g. with the embedded sandbox's address;
+        `limits` holds its rate-limit windows (shared ones when a queue URL is set).
         """
         url = base_url or settings.snaptrade_url
         key = settings.snaptrade_consumer_key
@@ -167,6 +182,7 @@ class SnapTradeClient:
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
             account_rate_limit_per_minute=settings.snaptrade_account_rate_limit_per_minute,
             transport=transport,
+            limits=limits,
         )
 
     def __repr__(self) -> str:
@@ -184,20 +200,20 @@ class SnapTradeClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._transport.aclose()
+        await self._pipeline.aclose()
 
-    # -- the request loop ------------------------------------------------------------------
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._pipeline.retry
 
-    def _account_limiter(self, account_id: str) -> RateLimiter | None:
+    # -- requests and answers (the pipeline's SnapTrade dialect) ---------------------------
+
+    def _account_limiter(self, account_id: str) -> Limiter | None:
         if self._account_limit <= 0:
             return None
-        limiter = self._account_limiters.get(account_id)
-        if limiter is None:
-            limiter = RateLimiter(self._account_limit, clock=self._clock, sleep=self._sleep)
-            self._account_limiters[account_id] = limiter
-        return limiter
+        return self._limits.window(
+            f"snaptrade:{self.client_id}:account:{account_id}", self._account_limit
+        )
 
     def build_request(
         self, method: str, path: str, query: Query = (), body: Any = None, *, signed: bool = True
@@ -216,46 +232,64 @@ class SnapTradeClient:
             content = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
         # The path (base prefix + ids checked by `_seg`) and the query (`build_query`) are
-        # percent-encoded ASCII by construction, so the URL need not be parsed again.
-        url = url_with_path(self._origin, full_path, raw_query or None)
+        # percent-encoded ASCII by construction: httpx sends them as they are, as signed.
+        target = full_path + "?" + raw_query if raw_query else full_path
+        url = self._origin.copy_with(raw_path=target.encode())
         headers.update(_DEFAULT_HEADERS)
-        return httpx.Request(
-            method, url, headers=headers, content=content, extensions={"timeout": self._timeouts}
-        )
+        return httpx.Request(method, url, headers=headers, content=content)
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise RuntimeError("Cannot send a request, as the client has been closed.")
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        try:
-            if isinstance(response.stream, httpx.SyncByteStream):
-                # Bytes already in memory (our transport reads whole bodies): the sync read skips
-                # httpx's async-generator layers (~10 µs a request).
-                response.read()
-            else:
-                await response.aread()
-        except BaseException:
-            await response.aclose()
-            raise
-        return response
-
-    def _observe_limits(
-        self, response: httpx.Response, account_limiter: RateLimiter | None
-    ) -> None:
-        """When the server says a window is used up, hold ours closed until its reset."""
-        for remaining, reset, limiter in (
-            ("x-ratelimit-remaining", "x-ratelimit-reset", self._limiter),
-            ("x-ratelimit-account-remaining", "x-ratelimit-account-reset", account_limiter),
+    def read(self, call: Call, response: httpx.Response) -> Answer:
+        payload, parse_error = _parse_json(response)
+        status = response.status_code
+        log: dict[str, object] = {"request_id": response.headers.get("x-request-id")}
+        answer = Answer(response, payload, parse_error, log)
+        holds: dict[str, float] = {}
+        # When the server says a window is used up, hold ours closed until its reset.
+        for role, remaining, reset in (
+            ("client", "x-ratelimit-remaining", "x-ratelimit-reset"),
+            ("account", "x-ratelimit-account-remaining", "x-ratelimit-account-reset"),
         ):
-            if limiter is None or response.headers.get(remaining, "").strip() != "0":
-                continue
             value = response.headers.get(reset)
-            if value is None:
+            if response.headers.get(remaining, "").strip() != "0" or value is None:
                 continue
             seconds = parse_retry_after({reset: value}, now=self._clock(), reset_headers=(reset,))
             if seconds:
-                limiter.penalise(seconds)
+                holds[role] = seconds
+        if not 200 <= status < 300:
+            code = _code_of(payload)
+            log["code"] = code
+            answer.retry_after = self._retry_after(response, payload)
+            if status == 429 and answer.retry_after is not None:
+                # Hold the window that was exhausted: one account's, or the whole client's.
+                account = response.headers.get("x-ratelimit-account-remaining") == "0"
+                role = "account" if account else "client"
+                holds[role] = max(holds.get(role, 0.0), answer.retry_after)
+            answer.renew = (
+                status == 401
+                and self._credentials is not None
+                and "signature" in response.request.headers
+                and code in _APP_CREDENTIAL_CODES
+            )
+        answer.holds = holds
+        return answer
+
+    def failure(self, call: Call, answer: Answer) -> Exception:
+        return error_from_response(
+            call.operation,
+            answer.response.status_code,
+            answer.payload,
+            request_id=answer.response.headers.get("x-request-id"),
+            retry_after=answer.retry_after,
+        )
+
+    def unreachable(self, call: Call, exc: Exception) -> Exception:
+        return error_from_exception(call.operation, exc)
+
+    async def renew(self) -> bool:
+        # The app's key may have been rotated: re-read it (a 401 placed nothing).
+        assert self._credentials is not None
+        self._credentials.invalidate()
+        return await self._adopt_credentials()
 
     def _retry_after(self, response: httpx.Response, body: Any) -> float | None:
         headers = response.headers
@@ -294,110 +328,32 @@ class SnapTradeClient:
         signed: bool = True,
         account_id: str | None = None,
     ) -> Any:
-        """Send, retry when the operation's kind allows, and return the parsed JSON of a 2xx
-        answer. An unclassified `operation` raises `UnknownOperation` before anything is sent."""
+        """Send through the pipeline and return the parsed JSON of a 2xx answer. An
+        unclassified `operation` raises `UnknownOperation` before anything is sent."""
         kind = snaptrade_operation(operation).kind
-        attempt = 0
-        reread = False
         if self._credentials is not None and signed:
             await self._adopt_credentials()
-        while True:
-            attempt += 1
-            stamp = await self._limiter.acquire()
-            account_limiter = self._account_limiter(account_id) if account_id else None
-            account_stamp = await account_limiter.acquire() if account_limiter else None
-            request = self.build_request(method, path, query, body, signed=signed)
-            started = time.perf_counter()
-            try:
-                response = await self._send(request)
-            except httpx.HTTPError as exc:
-                self._limiter.settle(stamp)
-                if account_limiter is not None:
-                    account_limiter.settle(account_stamp)
-                latency_ms = round((time.perf_counter() - started) * 1000, 1)
-                again = self.retry.should_retry(exc, attempt, kind)
-                _log.warning(
-                    event,
-                    operation=operation,
-                    status=None,
-                    error=type(exc).__name__,
-                    latency_ms=latency_ms,
-                    attempt=attempt,
-                    will_retry=again,
-                )
-                if again:
-                    await self._sleep(self.retry.backoff(attempt))
-                    continue
-                raise error_from_exception(operation, exc) from exc
-
-            self._limiter.settle(stamp)
-            if account_limiter is not None:
-                account_limiter.settle(account_stamp)
-            latency_ms = round((time.perf_counter() - started) * 1000, 1)
-            request_id = response.headers.get("x-request-id")
-            status = response.status_code
-            self._observe_limits(response, account_limiter)
-            payload, parse_error = _parse_json(response)
-            if 200 <= status < 300:
-                _log.info(
-                    event,
-                    operation=operation,
-                    status=status,
-                    latency_ms=latency_ms,
-                    request_id=request_id,
-                    attempt=attempt,
-                )
-                if parse_error is not None:
-                    raise SnapTradeMalformedResponse(
-                        "response is not JSON",
-                        operation=operation,
-                        status=status,
-                        request_id=request_id,
-                        field="$",
-                    ) from parse_error
-                return payload
-
-            if (
-                status == 401
-                and signed
-                and not reread
-                and self._credentials is not None
-                and _code_of(payload) in _APP_CREDENTIAL_CODES
-            ):
-                # The app's key may have been rotated: re-read it once. A 401 placed nothing,
-                # so sending again is safe even for an order.
-                reread = True
-                self._credentials.invalidate()
-                if await self._adopt_credentials():
-                    _log.info(event, operation=operation, credentials="rotated", attempt=attempt)
-                    attempt -= 1
-                    continue
-
-            retry_after = self._retry_after(response, payload)
-            if status == 429 and retry_after is not None:
-                # Hold the window that was exhausted: one account's, or the whole client's.
-                if response.headers.get("x-ratelimit-account-remaining") == "0":
-                    if account_limiter is not None:
-                        account_limiter.penalise(retry_after)
-                else:
-                    self._limiter.penalise(retry_after)
-            again = self.retry.should_retry(response, attempt, kind)
-            _log.warning(
+        limiters = {"client": self._limiter}
+        if account_id and (account_limiter := self._account_limiter(account_id)) is not None:
+            limiters["account"] = account_limiter
+        answer = await self._pipeline.send(
+            Call(
+                operation,
                 event,
+                kind,
+                lambda: self.build_request(method, path, query, body, signed=signed),
+                limiters,
+            )
+        )
+        if answer.parse_error is not None:
+            raise SnapTradeMalformedResponse(
+                "response is not JSON",
                 operation=operation,
-                status=status,
-                code=_code_of(payload),
-                latency_ms=latency_ms,
-                request_id=request_id,
-                attempt=attempt,
-                will_retry=again,
-            )
-            if again:
-                await self._sleep(self.retry.backoff(attempt, retry_after=retry_after))
-                continue
-            raise error_from_response(
-                operation, status, payload, request_id=request_id, retry_after=retry_after
-            )
+                status=answer.response.status_code,
+                request_id=answer.response.headers.get("x-request-id"),
+                field="$",
+            ) from answer.parse_error
+        return answer.payload
 
     async def _list(self, method: str, path: str, **kw: Any) -> list[Any]:
         data = await self._call(method, path, **kw)
@@ -784,16 +740,6 @@ class SnapTradeClient:
             body={"brokerage_order_id": brokerage_order_id},
         )
         return cast(wire.CancelOrderResponse, data)
-
-
-def _default_transport(origin: httpx.URL) -> httpx.AsyncBaseTransport:
-    """Ours, unless the environment routes this origin through a proxy (`HTTPS_PROXY`,
-    `ALL_PROXY`, minus `NO_PROXY`), as httpx.AsyncClient would; ours speaks no proxy."""
-    proxies = getproxies()
-    proxy = proxies.get(origin.scheme) or proxies.get("all")
-    if proxy and not proxy_bypass(origin.host):
-        return httpx.AsyncHTTPTransport(proxy=proxy)
-    return AsyncHTTPTransport()
 
 
 def _user(user_id: str, user_secret: str) -> list[tuple[str, str]]:

@@ -64,8 +64,9 @@ class SeenIds:
 
 
 class Env:
-    def __init__(self, api, state, keys, clock, received) -> None:
+    def __init__(self, api, state, keys, clock, received, deliveries) -> None:
         self.api = api
+        self.deliveries = deliveries  # the sandbox delivers in the background
         self.state = state
         self.keys = keys
         self.clock = clock
@@ -84,6 +85,7 @@ class Env:
         before = len(self.received)
         item = await self.api.link_item(webhook="https://receiver.test/plaid")
         await self.api.ok("/investments/refresh", {"access_token": item["access_token"]})
+        await self.deliveries.join()
         [request] = self.received[before:]
         return request
 
@@ -118,7 +120,12 @@ async def env(validator):
     transport = SpecCheckingTransport(httpx.ASGITransport(app=app), validator)
     async with httpx.AsyncClient(transport=transport, base_url="http://plaid.test") as http:
         yield Env(
-            SandboxApi(http, transport), app.state.sandbox, SandboxKeys(http), clock, received
+            SandboxApi(http, transport),
+            app.state.sandbox,
+            SandboxKeys(http),
+            clock,
+            received,
+            app.state.webhook_delivery.dispatcher,
         )
 
 
@@ -151,6 +158,7 @@ class TestAccepted:
             "/sandbox/item/fire_webhook",
             {"access_token": item["access_token"], "webhook_type": "ITEM", "webhook_code": "ERROR"},
         )
+        await env.deliveries.join()
         [request] = env.received
         event = await env.verifier.verify(request.content, request.headers)
         assert (event.webhook_type, event.webhook_code) == ("ITEM", "ERROR")

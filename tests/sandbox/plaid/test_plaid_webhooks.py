@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from brokerlink.sandbox.plaid import create_app
 from tests.fixtures.openapi import SpecCheckingTransport
 from tests.sandbox.plaid.conftest import CLIENT_ID, SECRET, PlaidClient
+from tests.sandbox.webhook_receiver import running
 
 pytestmark = pytest.mark.asyncio
 
@@ -41,8 +43,11 @@ async def delivering(clock, validator):
         webhook_transport=httpx.MockTransport(receiver),
     )
     transport = SpecCheckingTransport(httpx.ASGITransport(app=app), validator)
-    async with httpx.AsyncClient(transport=transport, base_url="http://plaid.test") as http:
-        yield PlaidClient(http, transport), received
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=transport, base_url="http://plaid.test") as http,
+    ):
+        yield PlaidClient(http, transport), received, app.state.webhook_delivery.dispatcher
 
 
 async def _verify(api: PlaidClient, request: httpx.Request) -> dict:
@@ -67,9 +72,10 @@ async def _verify(api: PlaidClient, request: httpx.Request) -> dict:
 
 
 async def test_refresh_delivers_a_signed_holdings_webhook(delivering, clock):
-    api, received = delivering
+    api, received, dispatcher = delivering
     item = await api.link_item(webhook="https://receiver.test/plaid")
     await api.ok("/investments/refresh", {"access_token": item["access_token"]})
+    await dispatcher.join()
     [request] = received
     assert str(request.url) == "https://receiver.test/plaid"
     body = json.loads(request.content)
@@ -80,12 +86,13 @@ async def test_refresh_delivers_a_signed_holdings_webhook(delivering, clock):
 
 
 async def test_tampered_body_fails_verification(delivering):
-    api, received = delivering
+    api, received, dispatcher = delivering
     item = await api.link_item(webhook="https://receiver.test/plaid")
     await api.ok(
         "/sandbox/item/fire_webhook",
         {"access_token": item["access_token"], "webhook_type": "ITEM", "webhook_code": "ERROR"},
     )
+    await dispatcher.join()
     [request] = received
     header_b64, claims_b64, sig_b64 = request.headers["Plaid-Verification"].split(".")
     forged_claims = json.loads(_unb64(claims_b64)) | {"iat": 1}
@@ -117,10 +124,19 @@ async def test_dead_receiver_does_not_break_the_request(clock, validator):
         webhook_transport=httpx.MockTransport(refuse),
     )
     transport = SpecCheckingTransport(httpx.ASGITransport(app=app), validator)
-    async with httpx.AsyncClient(transport=transport, base_url="http://plaid.test") as http:
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=transport, base_url="http://plaid.test") as http,
+    ):
         api = PlaidClient(http, transport)
         item = await api.link_item(webhook="https://receiver.test/plaid")
         await api.ok("/investments/refresh", {"access_token": item["access_token"]})
+        [delivery] = app.state.webhook_delivery.dispatcher.deliveries
+        while not (delivery.attempts and delivery.attempts[0].error):
+            await asyncio.sleep(0.01)
+        assert delivery.attempts[0].error == "ConnectError"
+        assert delivery.state == "pending"  # to be retried in 30 s, or cancelled at shutdown
+    assert delivery.state == "cancelled"
 
 
 async def test_a_rotated_key_stays_served_with_expired_at(api, state, clock):

@@ -20,15 +20,16 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from starlette.background import BackgroundTask
 
 from brokerlink.sandbox._faults import (
     FAULT_HEADER,
     FaultDecision,
     FaultHeaderError,
 )
-from brokerlink.sandbox.plaid import link_page, webhooks, wire
+from brokerlink.sandbox._webhook_delivery import PLAID_RETRIES, WebhookDispatcher
+from brokerlink.sandbox.plaid import link_page, wire
 from brokerlink.sandbox.plaid.admin import add_admin_routes
+from brokerlink.sandbox.plaid.delivery import PlaidWebhookDelivery, add_delivery_routes
 from brokerlink.sandbox.plaid.errors import PlaidError, invalid_field, item_login_required
 from brokerlink.sandbox.plaid.requests import (
     AccessTokenRequest,
@@ -124,16 +125,6 @@ def _fault_error(status: int) -> PlaidError:
     return PlaidError("INVALID_REQUEST", "INVALID_FIELD", "injected sandbox fault", status=status)
 
 
-def _webhook_task(app_state: Any, before: int) -> BackgroundTask | None:
-    state: PlaidSandboxState = app_state.sandbox
-    fresh = state.webhooks[before:]
-    if not fresh or not app_state.deliver_webhooks:
-        return None
-    return BackgroundTask(
-        webhooks.deliver, list(fresh), state.signer, state.now(), app_state.webhook_transport
-    )
-
-
 def _credentials(body: dict[str, Any], request: Request) -> tuple[str, str]:
     client_id = body.get("client_id") or request.headers.get("PLAID-CLIENT-ID")
     secret = body.get("secret") or request.headers.get("PLAID-SECRET")
@@ -178,7 +169,6 @@ def _plaid_endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         state: PlaidSandboxState = request.app.state.sandbox
         request_id = state.new_request_id()
-        before = len(state.webhooks)
         state.requests.hit("POST", path)
         try:
             decision = await _apply_faults(state, request)
@@ -195,6 +185,7 @@ def _plaid_endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
             if not isinstance(body, dict):
                 raise PlaidError("INVALID_REQUEST", "INVALID_BODY", "body must be a JSON object")
             state.check_credentials(*_credentials(body, request))
+            state.check_logins()
             parsed = parse_request(model, body)
             if decision.fails_after:
                 # Processed (Item changed, call billed), then the answer is lost.
@@ -205,20 +196,14 @@ def _plaid_endpoint(path: str) -> Callable[[Request], Awaitable[Response]]:
                 raise await _injected_failure(decision)
             result = await handler(state, parsed, request)
         except PlaidError as e:
-            return JSONResponse(
-                e.body(request_id),
-                status_code=e.status,
-                headers=e.headers,
-                background=_webhook_task(request.app.state, before),
-            )
+            return JSONResponse(e.body(request_id), status_code=e.status, headers=e.headers)
         result["request_id"] = request_id
-        task = _webhook_task(request.app.state, before)
         if decision.malformed == "truncate":
             data = json.dumps(result).encode()
-            return Response(data[: len(data) // 2], media_type="application/json", background=task)
+            return Response(data[: len(data) // 2], media_type="application/json")
         if decision.malformed == "shape":
-            return JSONResponse([{"request_id": request_id}], background=task)
-        return JSONResponse(result, background=task)
+            return JSONResponse([{"request_id": request_id}])
+        return JSONResponse(result)
 
     endpoint.__name__ = "plaid_" + path.strip("/").replace("/", "_")
     return endpoint
@@ -592,7 +577,6 @@ def _add_hosted_link_routes(app: FastAPI) -> None:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         if form.get("action") == "exit":
             return _exit(state, token, None)
-        before = len(state.webhooks)
         institutions = state.link_institutions(token)
         institution_id = form.get("institution_id") or (
             institutions[0].institution_id if len(institutions) == 1 else ""
@@ -609,13 +593,11 @@ def _add_hosted_link_routes(app: FastAPI) -> None:
             return HTMLResponse(
                 link_page.login_page(state, token, e, selected=institution_id),
                 status_code=400,
-                background=_webhook_task(request.app.state, before),
             )
-        task = _webhook_task(request.app.state, before)
         redirect = token.completion_redirect_uri
         if redirect:
-            return RedirectResponse(redirect, status_code=303, background=task)
-        return HTMLResponse(link_page.done_page(token), background=task)
+            return RedirectResponse(redirect, status_code=303)
+        return HTMLResponse(link_page.done_page(token))
 
 
 def create_app(
@@ -628,11 +610,15 @@ def create_app(
     rate_limits: dict[str, RateLimit] | None = None,
     deliver_webhooks: bool = True,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_retry_scale: float = 1.0,
+    webhook_timeout: float = 10.0,
 ) -> FastAPI:
     """Build the sandbox accepting exactly one `client_id`/`secret` pair.
 
-    Webhooks queued by a request are POSTed (signed, best effort) after its response unless
-    `deliver_webhooks` is false; `webhook_transport` lets tests receive them in-process.
+    Webhooks are POSTed, signed, in the background and retried on Plaid's schedule scaled by
+    `webhook_retry_scale` (`delivery.py`), unless `deliver_webhooks` is false (the outbox
+    `state.webhooks` records them either way); `webhook_transport` lets tests receive them
+    in-process and `app.state.webhook_delivery.dispatcher` lists the deliveries.
     Pass `state` to share or pre-seed it (its own credentials are then replaced by these);
     `clock` and `product_ready_delay` only apply when the app builds the state itself.
     """
@@ -646,14 +632,27 @@ def create_app(
         )
     else:
         state.client_id, state.secret = client_id, secret
+    dispatcher = WebhookDispatcher(
+        PLAID_RETRIES,
+        clock=state.now,
+        transport=webhook_transport,
+        retry_scale=webhook_retry_scale,
+        timeout=webhook_timeout,
+        enabled=deliver_webhooks,
+    )
+    delivery = PlaidWebhookDelivery(state, dispatcher)
     app = FastAPI(
-        title="Plaid sandbox (brokerlink)", docs_url=None, redoc_url=None, openapi_url=None
+        title="Plaid sandbox (brokerlink)",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=delivery.lifespan,
     )
     app.state.sandbox = state
-    app.state.deliver_webhooks = deliver_webhooks
-    app.state.webhook_transport = webhook_transport
+    app.state.webhook_delivery = delivery
     for path in _ROUTES:
         app.add_api_route(path, _plaid_endpoint(path), methods=["POST"], include_in_schema=False)
     add_admin_routes(app)
+    add_delivery_routes(app)
     _add_hosted_link_routes(app)
     return app

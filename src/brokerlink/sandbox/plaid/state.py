@@ -57,6 +57,8 @@ UPDATE_LINK_TOKEN_TTL = 30 * 60.0
 # "In the Sandbox, Items will transition to an ITEM_LOGIN_REQUIRED error state automatically
 # after 30 days" ([SPEC] /sandbox/item/reset_login).
 LOGIN_EXPIRY = 30 * 86400.0
+# PENDING_EXPIRATION is sent "7 days before" the Item's consent expires.
+EXPIRY_NOTICE = 7 * 86400.0
 HOSTED_LINK_TTL = 30 * 60.0
 # Plaid checks an Item's institution for new transactions "at least once a day, typically
 # several times"; the sandbox does it every six hours from the Item's creation.
@@ -125,6 +127,16 @@ class Item:
     refresh_epoch: int = 0
     last_investments_update: float | None = None
     last_webhook: tuple[float, str] | None = None
+    expiry_announced: bool = False
+
+    @property
+    def login_deadline(self) -> float | None:
+        """When the Item's login state next changes by itself: the expiry notice, then expiry."""
+        if self.error is not None:
+            return None
+        if self.expiry_announced:
+            return self.login_expires_at
+        return self.login_expires_at - EXPIRY_NOTICE
 
     def account(self, account_id: str) -> Account | None:
         return next((a for a in self.accounts if a.account_id == account_id), None)
@@ -216,6 +228,9 @@ class PlaidSandboxState:
         self._public_tokens: dict[str, tuple[str, float]] = {}
         self.link_tokens: dict[str, LinkToken] = {}
         self.webhooks: list[tuple[str, dict[str, Any]]] = []
+        # Told of every webhook queued (app.py hands them to the delivery).
+        self.webhook_listener: Callable[[str, dict[str, Any]], None] | None = None
+        self._next_login_check = float("inf")
         self.signer = WebhookSigner(self.now())
         self._windows: defaultdict[tuple[str, str, str], deque[float]] = defaultdict(deque)
 
@@ -340,6 +355,7 @@ class PlaidSandboxState:
         )
         self.items[item_id] = item
         self._by_access_token[item.access_token] = item_id
+        self._watch_login(item)
         return item
 
     def issue_public_token(self, item: Item) -> str:
@@ -401,11 +417,54 @@ class PlaidSandboxState:
         return [a for a in item.accounts if a.template.type == "investment"]
 
     def reset_login(self, item: Item) -> None:
+        if item.error is None:
+            self._login_required(item)
         item.error = errors.item_login_required()
 
+    def _login_required(self, item: Item) -> None:
+        item.error = errors.item_login_required()
+        self.record_webhook(item, "ITEM", "ERROR", error=item.error.webhook_body())
+
     def expire_login(self, item: Item) -> None:
-        if item.error is None and self.now() >= item.login_expires_at:
-            item.error = errors.item_login_required()
+        """Apply the passage of time to the Item's login: PENDING_EXPIRATION in the week
+        before it expires, then ITEM_LOGIN_REQUIRED (ITEM ERROR) once it has."""
+        now = self.now()
+        if item.error is not None:
+            return
+        if now >= item.login_expires_at:
+            self._login_required(item)
+        elif not item.expiry_announced and now >= item.login_expires_at - EXPIRY_NOTICE:
+            item.expiry_announced = True
+            # Plaid documents PENDING_EXPIRATION for European Items and PENDING_DISCONNECT for
+            # US/CA ones; the sandbox sends PENDING_EXPIRATION for every Item.
+            self.record_webhook(
+                item,
+                "ITEM",
+                "PENDING_EXPIRATION",
+                consent_expiration_time=timestamp(item.login_expires_at),
+            )
+
+    def check_logins(self) -> None:
+        """Expire what time has expired, across Items, once the next deadline has passed (so a
+        request costs O(1) until then)."""
+        if self.now() < self._next_login_check:
+            return
+        self._next_login_check = float("inf")
+        for item in list(self.items.values()):
+            self.expire_login(item)
+            self._watch_login(item)
+
+    def _watch_login(self, item: Item) -> None:
+        deadline = item.login_deadline
+        if deadline is not None:
+            self._next_login_check = min(self._next_login_check, deadline)
+
+    def set_login_expiry(self, item: Item, expires_at: float) -> None:
+        """Move the Item's login expiry (admin); its notice and expiry follow from there."""
+        item.login_expires_at = expires_at
+        item.expiry_announced = False
+        self.expire_login(item)
+        self._watch_login(item)
 
     def transactions_updated_at(self, item: Item) -> float:
         """When Plaid last read the Item's accounts and balances: every
@@ -418,6 +477,8 @@ class PlaidSandboxState:
     def repair(self, item: Item) -> None:
         item.error = None
         item.login_expires_at = self.now() + LOGIN_EXPIRY
+        item.expiry_announced = False
+        self._watch_login(item)
 
     def refresh_investments(self, item: Item) -> None:
         self.investments_ready(item)
@@ -425,6 +486,10 @@ class PlaidSandboxState:
             raise errors.products_not_supported(
                 f"{item.institution.name} does not support investments refresh"
             )
+        self.move_holdings(item)
+
+    def move_holdings(self, item: Item) -> None:
+        """A new extraction: every non-cash price moves, then HOLDINGS DEFAULT_UPDATE."""
         item.refresh_epoch += 1
         item.last_investments_update = self.now()
         self.record_webhook(item, "HOLDINGS", "DEFAULT_UPDATE")
@@ -468,8 +533,13 @@ class PlaidSandboxState:
                 error=None, new_investments_transactions=0, cancelled_investments_transactions=0
             )
         body.update(fields)
-        self.webhooks.append((item.webhook, body))
+        self._queue(item.webhook, body)
         return body
+
+    def _queue(self, url: str, body: dict[str, Any]) -> None:
+        self.webhooks.append((url, body))
+        if self.webhook_listener is not None:
+            self.webhook_listener(url, body)
 
     def record_link_webhook(self, token: LinkToken, session: LinkSession) -> None:
         """LINK / SESSION_FINISHED, sent by default for Hosted Link sessions."""
@@ -488,22 +558,20 @@ class PlaidSandboxState:
         if public:
             body["public_token"] = public[0]
             # Hosted Link also announces each added Item on its own.
-            self.webhooks.append(
-                (
-                    token.webhook,
-                    {
-                        "webhook_type": "LINK",
-                        "webhook_code": "ITEM_ADD_RESULT",
-                        "link_session_id": session.link_session_id,
-                        "link_token": token.link_token,
-                        "public_token": public[0],
-                        "environment": "sandbox",
-                    },
-                )
+            self._queue(
+                token.webhook,
+                {
+                    "webhook_type": "LINK",
+                    "webhook_code": "ITEM_ADD_RESULT",
+                    "link_session_id": session.link_session_id,
+                    "link_token": token.link_token,
+                    "public_token": public[0],
+                    "environment": "sandbox",
+                },
             )
         if token.user_id is not None:
             body["user_id"] = token.user_id
-        self.webhooks.append((token.webhook, body))
+        self._queue(token.webhook, body)
 
     def _holding_count(self, item: Item) -> int:
         return sum(len(a.template.holdings) for a in item.accounts)

@@ -1,4 +1,4 @@
-"""Signed webhook delivery: the `Plaid-Verification` JWT (ES256) and its verification keys.
+"""Signed webhooks: the `Plaid-Verification` JWT (ES256) and its verification keys.
 
 Plaid signs `{"iat": <unix seconds>, "request_body_sha256": <hex sha256 of the raw body>}`
 with a P-256 key whose public JWK `/webhook_verification_key/get` serves by `kid`. Bodies are
@@ -14,12 +14,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-__all__ = ["WebhookSigner", "deliver"]
+__all__ = ["VERIFICATION_HEADER", "WebhookSigner", "encode_body"]
 
 VERIFICATION_HEADER = "Plaid-Verification"
 
@@ -82,23 +81,3 @@ class WebhookSigner:
 
 def encode_body(body: dict[str, Any]) -> bytes:
     return json.dumps(body, indent=2).encode()
-
-
-async def deliver(
-    webhooks: list[tuple[str, dict[str, Any]]],
-    signer: WebhookSigner,
-    now: float,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> None:
-    """Best-effort POST of queued webhooks; a dead receiver is the receiver's problem."""
-    async with httpx.AsyncClient(timeout=2.0, transport=transport) as client:
-        for url, body in webhooks:
-            raw = encode_body(body)
-            headers = {
-                "Content-Type": "application/json",
-                VERIFICATION_HEADER: signer.sign(raw, now),
-            }
-            try:
-                await client.post(url, content=raw, headers=headers)
-            except httpx.HTTPError:
-                continue

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,9 +30,11 @@ from brokerlink.sandbox._faults import (
     FaultDecision,
     FaultHeaderError,
 )
+from brokerlink.sandbox._webhook_delivery import SNAPTRADE_RETRIES, WebhookDispatcher
 from brokerlink.sandbox.snaptrade import seed, wire
 from brokerlink.sandbox.snaptrade._routing import Ctx, RouteSpec, error_response, json_response
 from brokerlink.sandbox.snaptrade.control import CONTROL_ROUTES, connection_type, is_control_plane
+from brokerlink.sandbox.snaptrade.events import SnapTradeWebhooks
 from brokerlink.sandbox.snaptrade.lost_replies import lose_next_reset_reply, reset_reply
 from brokerlink.sandbox.snaptrade.portal import portal_url, show, submit
 from brokerlink.sandbox.snaptrade.signing import signature_matches
@@ -45,6 +48,7 @@ from brokerlink.sandbox.snaptrade.state import (
 )
 from brokerlink.sandbox.snaptrade.trading import TRADING_ROUTES
 from brokerlink.sandbox.snaptrade.views import ACCOUNT_ROUTES
+from brokerlink.sandbox.snaptrade.webhook_routes import WEBHOOK_ROUTES
 
 __all__ = ["API_PREFIX", "ROUTES", "create_app"]
 
@@ -276,6 +280,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     *ACCOUNT_ROUTES,
     *TRADING_ROUTES,
     *CONTROL_ROUTES,
+    *WEBHOOK_ROUTES,
     RouteSpec(
         "POST", "/sandbox/users/{userId}/lose-next-reset-reply", lose_next_reset_reply, signed=False
     ),
@@ -469,11 +474,18 @@ def create_app(
     rate_limit: int = 250,
     state: SandboxState | None = None,
     clock: Clock | None = None,
+    webhook_url: str | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_retry_scale: float = 1.0,
+    webhook_timeout: float = 10.0,
 ) -> Starlette:
     """The SnapTrade sandbox. `app.state.sandbox` is its SandboxState.
 
     A given `state` must carry the same client id and consumer key; `rate_limit` and `clock`
-    are applied to it.
+    are applied to it. State changes are sent as signed webhooks to `webhook_url` (settable
+    later at `/sandbox/webhook`), in the background, retried on SnapTrade's schedule scaled by
+    `webhook_retry_scale`; `webhook_transport` lets tests receive them in-process, and
+    `app.state.webhooks.dispatcher` lists the deliveries (`events.py`).
     """
     if state is None:
         kwargs: dict[str, Any] = {"rate_limit": rate_limit}
@@ -487,12 +499,22 @@ def create_app(
         if clock is not None:
             state.clock = clock
     gateway = _Gateway(state)
+    dispatcher = WebhookDispatcher(
+        SNAPTRADE_RETRIES,
+        clock=state.now,
+        transport=webhook_transport,
+        retry_scale=webhook_retry_scale,
+        timeout=webhook_timeout,
+    )
+    webhooks = SnapTradeWebhooks(state, dispatcher, webhook_url)
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     app = Starlette(
         routes=[
             Route("/", gateway.dispatch, methods=methods),
             Route("/{path:path}", gateway.dispatch, methods=methods),
-        ]
+        ],
+        lifespan=webhooks.lifespan,
     )
     app.state.sandbox = state
+    app.state.webhooks = webhooks
     return app

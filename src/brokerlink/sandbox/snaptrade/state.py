@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from brokerlink.sandbox._counts import RequestCounts
 from brokerlink.sandbox._faults import FaultInjector
@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 Clock = Callable[[], float]
+# (eventType, userId, the event's own fields): what `webhook_listener` hears of a state change.
+WebhookListener = Callable[[str, str, dict[str, Any]], None]
 ConnectionType = Literal["read", "trade", "trade-if-available"]
 OPEN_STATUSES = frozenset({"PENDING", "ACCEPTED", "PARTIAL", "CANCEL_PENDING", "QUEUED"})
 DAY = 86400.0
@@ -336,6 +338,8 @@ class SandboxState:
         self._seq = 0
         self._client_windows: dict[str, _Window] = {}
         self._account_windows: dict[tuple[str, str], _Window] = {}
+        # Told of every state change a SnapTrade webhook announces (`events.py` sends them).
+        self.webhook_listener: WebhookListener | None = None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -344,6 +348,10 @@ class SandboxState:
 
     def now_dt(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+    def emit(self, event_type: str, user_id: str, **fields: Any) -> None:
+        if self.webhook_listener is not None:
+            self.webhook_listener(event_type, user_id, fields)
 
     def new_id(self, kind: str) -> str:
         self._seq += 1
@@ -391,14 +399,16 @@ class SandboxState:
             raise invalid(f"User {user_id} already exists")
         user = User(user_id, secrets.token_hex(16), self.now())
         self.users[user_id] = user
+        self.emit("USER_REGISTERED", user_id)
         return user
 
     def delete_user(self, user_id: str) -> None:
         if user_id not in self.users:
             raise not_found(f"User {user_id} not found")
         for auth in [a for a in self.authorizations.values() if a.user_id == user_id]:
-            self._remove_authorization(auth.id)
+            self._remove_authorization(auth.id, announce=False)
         del self.users[user_id]
+        self.emit("USER_DELETED", user_id)
 
     def authenticate(self, user_id: str, secret: str, *, allow_expired: bool = False) -> User:
         user = self.users.get(user_id)
@@ -460,8 +470,20 @@ class SandboxState:
             last_refresh=None,
         )
         self.authorizations[auth.id] = auth
-        for index, template in enumerate(seed.account_templates(brokerage.slug)):
+        accounts = [
             self._seed_account(auth, index, template)
+            for index, template in enumerate(seed.account_templates(brokerage.slug))
+        ]
+        self.emit(
+            "CONNECTION_ADDED", user_id, brokerageId=brokerage.id, brokerageAuthorizationId=auth.id
+        )
+        for account in accounts:
+            self.emit(
+                "NEW_ACCOUNT_AVAILABLE",
+                user_id,
+                accountId=account.id,
+                brokerageAuthorizationId=auth.id,
+            )
         return auth
 
     def reconnect(
@@ -473,12 +495,15 @@ class SandboxState:
         if slug is not None and slug.upper() != auth.slug:
             raise invalid(f"reconnect: connection {auth_id} belongs to {auth.slug}, not {slug}")
         self._ensure_available(brokerage)
+        was_broken = auth.disabled
         auth.disabled = False
         auth.disabled_at = None
         wanted = self._resolve_type(brokerage, connection_type)
         if wanted == "trade":
             auth.type = "trade"
         auth.updated_at = self.now()
+        event = "CONNECTION_FIXED" if was_broken else "CONNECTION_UPDATED"
+        self.emit(event, user_id, brokerageAuthorizationId=auth.id)
         return auth
 
     def get_authorization(self, user_id: str, auth_id: str) -> Authorization:
@@ -493,9 +518,12 @@ class SandboxState:
     def disable_authorization(self, auth_id: str) -> Authorization:
         """Test hook (and POST .../disable): the connection breaks like a real one would."""
         auth = self.authorizations[auth_id]
+        was_broken = auth.disabled
         auth.disabled = True
         auth.disabled_at = self.now()
         auth.updated_at = auth.disabled_at
+        if not was_broken:
+            self.emit("CONNECTION_BROKEN", auth.user_id, brokerageAuthorizationId=auth.id)
         return auth
 
     def refresh_authorization(self, user_id: str, auth_id: str) -> Authorization:
@@ -509,19 +537,47 @@ class SandboxState:
             )
         auth.last_refresh = now
         auth.updated_at = now
+        # SnapTrade syncs each account, then announces it (sent even when a part failed).
+        for account in [a for a in self.accounts.values() if a.authorization_id == auth_id]:
+            self.holdings_updated(account)
         return auth
+
+    def holdings_updated(self, account: Account) -> None:
+        self.emit(
+            "ACCOUNT_HOLDINGS_UPDATED",
+            account.user_id,
+            accountId=account.id,
+            brokerageId=self.brokerages[account.slug].id,
+            brokerageAuthorizationId=account.authorization_id,
+        )
 
     def delete_authorization(self, user_id: str, auth_id: str) -> None:
         self.get_authorization(user_id, auth_id)
         self._remove_authorization(auth_id)
 
-    def _remove_authorization(self, auth_id: str) -> None:
+    def _remove_authorization(self, auth_id: str, *, announce: bool = True) -> None:
+        auth = self.authorizations[auth_id]
         for account in [a for a in self.accounts.values() if a.authorization_id == auth_id]:
             del self.accounts[account.id]
             self.activities.pop(account.id, None)
             for order_id in [o for o, v in self.orders.items() if v.account_id == account.id]:
                 del self.orders[order_id]
+            if announce:
+                self.emit(
+                    "ACCOUNT_REMOVED",
+                    auth.user_id,
+                    accountId=account.id,
+                    brokerageAuthorizationId=auth_id,
+                )
         del self.authorizations[auth_id]
+        if announce:
+            brokerage_id = self.brokerages[auth.slug].id
+            self.emit(
+                "CONNECTION_DELETED",
+                auth.user_id,
+                brokerageId=brokerage_id,
+                brokerageAuthorizationId=auth_id,
+            )
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -770,7 +826,18 @@ class SandboxState:
         if order_type == "Market":
             self._fill(account, order)
         self.orders[order.brokerage_order_id] = order
+        if order.status == "EXECUTED":
+            self.trade_updated(account, order)
         return order
+
+    def trade_updated(self, account: Account, order: Order) -> None:
+        self.emit(
+            "TRADE_UPDATE",
+            account.user_id,
+            accountId=account.id,
+            brokerageAuthorizationId=account.authorization_id,
+            order=order,
+        )
 
     def _fill(self, account: Account, order: Order) -> None:
         price = order.symbol.price
@@ -823,6 +890,7 @@ class SandboxState:
         order.status = "CANCELED"
         order.canceled_units = order.units - order.filled_units
         order.updated_at = self.now()
+        self.trade_updated(account, order)
         return order
 
     # -- connection portal -----------------------------------------------------------------

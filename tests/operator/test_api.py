@@ -1,11 +1,13 @@
 """`/api/operator/summary` and `/operator` through the app: admins see the figures; anyone else,
 signed in or not, gets exactly what an unknown address gets."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
+from brokerlink.db import migrate
 from brokerlink.domain.enums import Provider
 from brokerlink.models import ConnectionStatus, User
 from brokerlink.repositories import (
@@ -17,6 +19,14 @@ from tests.fixtures.api import assert_error
 from tests.operator.rows import account, connection
 
 pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def db_url(db_backend: str, new_database: Callable[[str], str]) -> str:
+    """A database per test: the app commits, and the figures count every user's rows."""
+    url = new_database(db_backend)
+    migrate.upgrade(url)
+    return url
 
 
 async def _admin(api):

@@ -110,7 +110,8 @@ class OperatorService:
                         rate=good / calls if calls else None,
                     )
                 )
-        return out
+        # Each provider's hour, then its day.
+        return sorted(out, key=lambda r: (r.provider, r.window != "1h"))
 
     async def staleness(self, now: datetime) -> list[StalenessOut]:
         as_of = func.coalesce(Account.data_as_of, Account.last_synced_at, type_=UTCDateTime())

@@ -207,24 +207,34 @@ def columns(
     ]
     for index, part in enumerate(parts):
         share = min(float(part.weight / scale), 1.0) if scale > 0 else 0.0
-        tall = max((top - value_h - pad) * share, 1.0)
         x = pad + index * slot
         middle = x + slot / 2
+        label = (
+            f'<text x="{middle:.1f}" y="{height - 3}" text-anchor="middle" class="chart-label">'
+            f"{escape(part.label)}</text>"
+        )
+        if share <= 0:
+            # Nothing to draw: the baseline and the label say it (the value is in the desc).
+            shapes.append(
+                f"<g><title>{escape(f'{part.label}: {values[index]}')}</title>{label}</g>"
+            )
+            continue
+        tall = max((top - value_h - pad) * share, 1.0)
         bar_w = min(slot - 8, 28.0)
+        fill = colours[index] if colours else color(index)
         shapes.append(
             f"<g><title>{escape(f'{part.label}: {values[index]}')}</title>"
             f'<rect x="{middle - bar_w / 2:.1f}" y="{top - tall:.1f}" width="{bar_w:.1f}" '
-            f'height="{tall:.1f}" rx="2" fill="{colours[index] if colours else color(index)}"/>'
+            f'height="{tall:.1f}" rx="2" fill="{fill}"/>'
             f'<text x="{middle:.1f}" y="{top - tall - 3:.1f}" text-anchor="middle" '
-            f'class="chart-value">{escape(values[index])}</text>'
-            f'<text x="{middle:.1f}" y="{height - 3}" text-anchor="middle" class="chart-label">'
-            f"{escape(part.label)}</text></g>"
+            f'class="chart-value">{escape(values[index])}</text>{label}</g>'
         )
     if not parts:
         shapes.append(f'<text x="{pad}" y="20" class="chart-label">Nothing to show</text>')
     listed = "; ".join(f"{p.label}: {v}" for p, v in zip(parts, values, strict=True))
     return Markup(
-        f'<svg class="chart columns" viewBox="0 0 {width:.1f} {height}" role="img" '
+        f'<svg class="chart columns" viewBox="0 0 {width:.1f} {height}" width="{width:.0f}" '
+        f'height="{height}" role="img" '
         f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(title)}</title><desc>{escape(listed or 'nothing to show')}</desc>"
         f"{''.join(shapes)}</svg>"

@@ -39,7 +39,7 @@ async def _admin(api):
     return user
 
 
-async def _rows(api) -> None:
+async def _rows(api) -> int:
     now = api.clock.now
     async with api.state.sessionmaker() as session:
         calls = ProviderCallLogRepository.from_session(session)

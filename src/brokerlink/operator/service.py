@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, ColumnElement, Float, case, cast, func, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Float, and_, case, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.db.types import UTCDateTime, utcnow
@@ -55,10 +55,6 @@ MISSING_WEBHOOK_AFTER = timedelta(hours=12)
 RECENT_ERRORS = 20
 BROKEN_LISTED = 50
 MISSING_LISTED = 50
-_WINDOWS: tuple[tuple[Literal["1h", "24h"], timedelta], ...] = (
-    ("1h", timedelta(hours=1)),
-    ("24h", timedelta(hours=24)),
-)
 # Money columns keep 8 decimals; SQLite stores them as text, so they are summed there as
 # integers of 10⁻⁸ (exact) rather than through floats.
 _SCALE = 10**8
@@ -90,28 +86,42 @@ class OperatorService:
         )
 
     async def success_rates(self, now: datetime) -> list[SuccessRateOut]:
-        ok = func.sum(case((ProviderCall.result == "ok", 1), else_=0))
-        out: list[SuccessRateOut] = []
-        for window, span in _WINDOWS:
-            rows = await self.session.execute(
-                select(ProviderCall.provider, func.count(), ok)
-                .where(ProviderCall.occurred_at >= now - span, ProviderCall.occurred_at <= now)
-                .group_by(ProviderCall.provider)
-                .order_by(ProviderCall.provider)
+        # Both windows in one pass over the day's calls.
+        ok = ProviderCall.result == "ok"
+        hour = ProviderCall.occurred_at >= now - timedelta(hours=1)
+        rows = await self.session.execute(
+            select(
+                ProviderCall.provider,
+                func.count(),
+                func.sum(case((ok, 1), else_=0)),
+                func.sum(case((hour, 1), else_=0)),
+                func.sum(case((and_(hour, ok), 1), else_=0)),
             )
-            for provider, calls, good in rows.all():
-                calls, good = int(calls), int(good or 0)
-                out.append(
-                    SuccessRateOut(
-                        provider=provider.value,
-                        window=window,
-                        calls=calls,
-                        ok=good,
-                        rate=good / calls if calls else None,
+            .where(
+                ProviderCall.occurred_at >= now - timedelta(hours=24),
+                ProviderCall.occurred_at <= now,
+            )
+            .group_by(ProviderCall.provider)
+            .order_by(ProviderCall.provider)
+        )
+        out: list[SuccessRateOut] = []
+        for provider, day_calls, day_ok, hour_calls, hour_ok in rows.all():
+            windows: tuple[tuple[Literal["1h", "24h"], int, int], ...] = (
+                ("1h", int(hour_calls or 0), int(hour_ok or 0)),
+                ("24h", int(day_calls), int(day_ok or 0)),
+            )
+            for window, calls, good in windows:
+                if calls:
+                    out.append(
+                        SuccessRateOut(
+                            provider=provider.value,
+                            window=window,
+                            calls=calls,
+                            ok=good,
+                            rate=good / calls,
+                        )
                     )
-                )
-        # Each provider's hour, then its day.
-        return sorted(out, key=lambda r: (r.provider, r.window != "1h"))
+        return out
 
     async def staleness(self, now: datetime) -> list[StalenessOut]:
         as_of = func.coalesce(Account.data_as_of, Account.last_synced_at, type_=UTCDateTime())

@@ -207,7 +207,14 @@ class WebhookEventRepository(Repository):
         )
         since = func.coalesce(last_webhook, Account.last_synced_at, Account.created_at)
         silent = (
-            select(Account, Connection, last_webhook.label("last_webhook"), since.label("since"))
+            select(
+                Account,
+                Connection,
+                last_webhook.label("last_webhook"),
+                since.label("since"),
+                # Every match, counted before the limit applies (one query, not two).
+                func.count().over().label("total"),
+            )
             .join(Connection, Account.connection_id == Connection.id)
             .outerjoin(by_account, by_account.c.account_id == Account.id)
             .outerjoin(by_connection, by_connection.c.connection_id == Connection.id)
@@ -217,8 +224,7 @@ class WebhookEventRepository(Repository):
                 since < older_than,
             )
         )
-        count = await self.session.scalar(select(func.count()).select_from(silent.subquery()))
-        rows = await self.session.execute(silent.order_by(since, Account.id).limit(limit))
+        rows = (await self.session.execute(silent.order_by(since, Account.id).limit(limit))).all()
         found = [
             SilentAccount(
                 account_id=account.id,
@@ -230,6 +236,6 @@ class WebhookEventRepository(Repository):
                 last_synced_at=account.last_synced_at,
                 since=when,
             )
-            for account, connection, last, when in rows.all()
+            for account, connection, last, when, _ in rows
         ]
-        return int(count or 0), found
+        return (int(rows[0].total) if rows else 0), found

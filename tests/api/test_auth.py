@@ -6,7 +6,7 @@ import pytest
 
 from brokerlink.api.deps import CSRF_HEADER, SESSION_COOKIE
 from brokerlink.auth import AuthService
-from tests.fixtures.api import PUBLIC_ROUTES, Route, api_routes, assert_error
+from tests.fixtures.api import ADMIN_ROUTES, PUBLIC_ROUTES, Route, api_routes, assert_error
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,7 +32,12 @@ async def _all_refused(api, client) -> list[str]:
             code = response.json()["error"]["code"]
         except (ValueError, KeyError, TypeError):
             code = None
-        if response.status_code != 401 or code != "not_authenticated":
+        expected = (
+            (404, "not_found")
+            if (route.method, route.path) in ADMIN_ROUTES
+            else (401, "not_authenticated")
+        )
+        if (response.status_code, code) != expected:
             wrong.append(f"{route}: {response.status_code} {response.text[:120]}")
     return wrong
 

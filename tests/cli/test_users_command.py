@@ -77,3 +77,40 @@ class TestTokens:
         outcome = _invoke("tokens", "create", "--email", "nobody@x.co")
         assert outcome.exit_code == 1
         assert "no user" in outcome.output
+
+
+def _is_admin(email: str) -> bool:
+    async def main():
+        engine = create_engine(Settings().database_url_resolved)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                user = await AuthService(session).users.get_by_email(email)
+                assert user is not None
+                return user.is_admin
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+class TestUsersAdmin:
+    def test_makes_a_user_an_admin_and_revoke_takes_it_back(self):
+        assert (
+            _invoke("users", "create", "--email", "op@example.com", "--no-password").exit_code == 0
+        )
+        assert _is_admin("op@example.com") is False
+
+        made = _invoke("users", "admin", "OP@example.com")
+        assert made.exit_code == 0, made.output
+        assert "op@example.com is an admin" in made.output
+        assert _is_admin("op@example.com") is True
+
+        revoked = _invoke("users", "admin", "op@example.com", "--revoke")
+        assert revoked.exit_code == 0, revoked.output
+        assert "no longer an admin" in revoked.output
+        assert _is_admin("op@example.com") is False
+
+    def test_an_unknown_user_is_refused(self):
+        outcome = _invoke("users", "admin", "nobody@example.com")
+        assert outcome.exit_code == 1
+        assert "no user" in outcome.output

@@ -31,6 +31,7 @@ ALL_TABLES = {
     "sign_in_attempts",
     "user_secrets_envelope",
     "users",
+    "webhook_events",
 }
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

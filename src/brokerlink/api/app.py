@@ -28,6 +28,8 @@ from brokerlink.connections.compat import router as compat_router
 from brokerlink.connections.routes import pages as connect_pages
 from brokerlink.connections.routes import router as connections_router
 from brokerlink.connections.routes import sync_router
+from brokerlink.operator.routes import pages as operator_pages
+from brokerlink.operator.routes import router as operator_router
 from brokerlink.orders.routes import router as orders_router
 from brokerlink.portfolio.routes import router as portfolio_router
 from brokerlink.routing.routes import router as institutions_router
@@ -95,6 +97,8 @@ def create_app(
         orders_router,
         compat_router,
         connect_pages,
+        operator_router,
+        operator_pages,
     ):
         app.include_router(router)
     if web:

@@ -1,4 +1,5 @@
-"""`brokerlink users create` and `brokerlink tokens create|list|revoke`: who may sign in."""
+"""`brokerlink users create|admin` and `brokerlink tokens create|list|revoke`: who may sign in,
+and who sees the operator dashboard."""
 
 from __future__ import annotations
 
@@ -77,6 +78,26 @@ def create_user(
 
     user = _run(job)
     Console().print(f"created user {user.id} <{user.email}>")
+
+
+@users_app.command("admin")
+def admin_user(
+    email: Annotated[str, typer.Argument(help="The user's email.")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the admin role away.")] = False,
+) -> None:
+    """Make a user an admin (the operator dashboard at /operator), or no longer one."""
+
+    async def job(auth: AuthService) -> User:
+        user = await _user(auth, email)
+        user.is_admin = not revoke
+        await auth.session.flush()
+        return user
+
+    user = _run(job)
+    if user.is_admin:
+        Console().print(f"{user.email} is an admin: the operator dashboard is at /operator")
+    else:
+        Console().print(f"{user.email} is no longer an admin")
 
 
 @tokens_app.command("create")

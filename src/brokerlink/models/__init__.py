@@ -21,6 +21,7 @@ from brokerlink.models.refresh_log import RefreshLog
 from brokerlink.models.sign_in_attempt import SignInAttempt
 from brokerlink.models.user import User
 from brokerlink.models.user_secret_envelope import UserSecretEnvelope
+from brokerlink.models.webhook_event import WebhookEvent
 
 __all__ = [
     "Account",
@@ -42,4 +43,5 @@ __all__ = [
     "SignInAttempt",
     "User",
     "UserSecretEnvelope",
+    "WebhookEvent",
 ]

@@ -1,6 +1,6 @@
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokerlink.db.base import Base
@@ -22,3 +22,5 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(256))
     # The user's choices, e.g. which connection wins a duplicated account.
     preferences: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Operators: sees the operator dashboard. Set only by `brokerlink users admin EMAIL`.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -15,6 +15,7 @@ from brokerlink.repositories.refresh_log import RefreshLogRepository
 from brokerlink.repositories.secrets import EnvelopeSecretRepository
 from brokerlink.repositories.sign_in_attempts import SignInAttemptRepository
 from brokerlink.repositories.users import UserRepository
+from brokerlink.repositories.webhook_events import WebhookEventRepository
 
 __all__ = [
     "DEFAULT_PORTFOLIO_NAME",
@@ -32,4 +33,5 @@ __all__ = [
     "RefreshLogRepository",
     "SignInAttemptRepository",
     "UserRepository",
+    "WebhookEventRepository",
 ]

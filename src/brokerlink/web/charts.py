@@ -1,4 +1,4 @@
-"""Allocation charts drawn on the server as SVG: donuts and horizontal bars, no JS library.
+"""Charts drawn on the server as SVG: donuts, horizontal bars and columns, no JS library.
 
 Every chart is an `<svg role="img">` with a `<title>` and a `<desc>` listing each part and its
 share, so a screen reader gets the numbers; the page shows the same parts as an HTML legend
@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-__all__ = ["PALETTE", "Part", "bars", "color", "donut", "legend"]
+__all__ = ["PALETTE", "Part", "bars", "color", "columns", "donut", "legend"]
 
 # Colour-blind-friendly (Okabe–Ito, reordered for contrast between neighbours).
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#555")
@@ -179,3 +179,63 @@ def legend(parts: Sequence[Part], values: Sequence[str]) -> Markup:
         for i, p in enumerate(parts)
     )
     return Markup(f'<ul class="legend">{items}</ul>')
+
+
+def columns(
+    parts: Sequence[Part],
+    *,
+    title: str,
+    values: Sequence[str],
+    full: Decimal | None = None,
+    colours: Sequence[str] | None = None,
+    height: int = 150,
+) -> Markup:
+    """Vertical columns in order (a series: one per day, one per provider and window), each
+    `weight` against `full` (the largest weight when None); `values` are written above the
+    columns and the labels below. Unlike `bars`, no share of a whole is shown: a column's
+    value is the figure itself. Columns are as wide as their longest label or value; their
+    colours are `colours` (one per part), else the palette's in turn."""
+    label_h, value_h, pad = 16, 14, 4
+    longest = max((len(t) for t in (*values, *(p.label for p in parts))), default=0)
+    slot = max(30.0, longest * _CHAR_W + 8)
+    width = max(len(parts) * slot + 2 * pad, 120)
+    top = height - label_h
+    scale = full if full is not None else max((p.weight for p in parts), default=Decimal(0))
+    shapes = [
+        f'<line x1="{pad}" y1="{top}" x2="{width - pad:.1f}" y2="{top}" stroke="#ccc" '
+        'stroke-width="1"/>'
+    ]
+    for index, part in enumerate(parts):
+        share = min(float(part.weight / scale), 1.0) if scale > 0 else 0.0
+        x = pad + index * slot
+        middle = x + slot / 2
+        label = (
+            f'<text x="{middle:.1f}" y="{height - 3}" text-anchor="middle" class="chart-label">'
+            f"{escape(part.label)}</text>"
+        )
+        if share <= 0:
+            # Nothing to draw: the baseline and the label say it (the value is in the desc).
+            shapes.append(
+                f"<g><title>{escape(f'{part.label}: {values[index]}')}</title>{label}</g>"
+            )
+            continue
+        tall = max((top - value_h - pad) * share, 1.0)
+        bar_w = min(slot - 8, 28.0)
+        fill = colours[index] if colours else color(index)
+        shapes.append(
+            f"<g><title>{escape(f'{part.label}: {values[index]}')}</title>"
+            f'<rect x="{middle - bar_w / 2:.1f}" y="{top - tall:.1f}" width="{bar_w:.1f}" '
+            f'height="{tall:.1f}" rx="2" fill="{fill}"/>'
+            f'<text x="{middle:.1f}" y="{top - tall - 3:.1f}" text-anchor="middle" '
+            f'class="chart-value">{escape(values[index])}</text>{label}</g>'
+        )
+    if not parts:
+        shapes.append(f'<text x="{pad}" y="20" class="chart-label">Nothing to show</text>')
+    listed = "; ".join(f"{p.label}: {v}" for p, v in zip(parts, values, strict=True))
+    return Markup(
+        f'<svg class="chart columns" viewBox="0 0 {width:.1f} {height}" width="{width:.0f}" '
+        f'height="{height}" role="img" '
+        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{escape(title)}</title><desc>{escape(listed or 'nothing to show')}</desc>"
+        f"{''.join(shapes)}</svg>"
+    )

@@ -1,0 +1,241 @@
+"""Webhook events: recorded once per provider and event id, then marked with their outcome.
+
+`record` is the replay guard: an `INSERT … ON CONFLICT DO NOTHING` on the unique
+(provider, event_id), so of two deliveries of one event racing in two processes exactly one
+inserts; the other learns it was seen. The reads are what the operator dashboard shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from brokerlink.db.types import UTCDateTime, utcnow
+from brokerlink.domain.enums import Provider
+from brokerlink.models import Account, Connection, ConnectionStatus, WebhookEvent
+from brokerlink.repositories._base import Repository
+
+__all__ = [
+    "HOLDINGS_EVENT_TYPES",
+    "SilentAccount",
+    "WebhookEventRepository",
+    "epoch_seconds",
+]
+
+# The events that say an account's holdings changed: SnapTrade's per account, Plaid's per item.
+HOLDINGS_EVENT_TYPES: Mapping[Provider, str] = {
+    Provider.SNAPTRADE: "ACCOUNT_HOLDINGS_UPDATED",
+    Provider.PLAID: "HOLDINGS:DEFAULT_UPDATE",
+}
+
+
+def epoch_seconds(session: AsyncSession, column: Any) -> ColumnElement[Any]:
+    """Seconds since 1970 of a UTC timestamp column, in SQL, on either backend (SQLite keeps
+    the timestamp as text; julianday reads it)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def _insert_ignoring_duplicates(
+    session: AsyncSession, values: dict[str, Any], conflict: tuple[str, ...]
+) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(WebhookEvent)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=list(conflict))
+        )
+    if dialect == "sqlite":
+        return (
+            sqlite.insert(WebhookEvent)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=list(conflict))
+        )
+    raise NotImplementedError(f"no insert-or-ignore for dialect {dialect!r}")
+
+
+@dataclass(frozen=True)
+class SilentAccount:
+    """An account whose holdings no webhook has mentioned for a while."""
+
+    account_id: int
+    connection_id: int
+    provider: Provider
+    institution: str
+    name: str | None
+    last_webhook_at: datetime | None
+    last_synced_at: datetime | None
+    since: datetime  # the last webhook, else the last sync, else when it was linked
+
+
+class WebhookEventRepository(Repository):
+    """Every webhook a provider sent, once per event id."""
+
+    async def record(
+        self,
+        *,
+        provider: Provider,
+        event_id: str,
+        event_type: str,
+        event_at: datetime | None,
+        received_at: datetime | None = None,
+        result: str = "accepted",
+        connection_id: int | None = None,
+        account_id: int | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Keep the event; False (and nothing written) when this provider's event id was seen."""
+        values = {
+            "provider": provider.value,
+            "event_id": event_id,
+            "event_type": event_type,
+            "event_at": event_at,
+            "received_at": received_at or utcnow(),
+            "result": result,
+            "connection_id": connection_id,
+            "account_id": account_id,
+            "error": error,
+        }
+        statement = _insert_ignoring_duplicates(self.session, values, ("provider", "event_id"))
+        outcome = await self.session.execute(statement.returning(WebhookEvent.id))
+        return outcome.scalar_one_or_none() is not None
+
+    async def mark(
+        self,
+        *,
+        provider: Provider,
+        event_id: str,
+        result: str,
+        error: str | None = None,
+        connection_id: int | None = None,
+        account_id: int | None = None,
+    ) -> bool:
+        """Set how the event ended (and what it turned out to concern); False when unknown."""
+        changes: dict[str, Any] = {"result": result, "error": error}
+        if connection_id is not None:
+            changes["connection_id"] = connection_id
+        if account_id is not None:
+            changes["account_id"] = account_id
+        outcome = await self.session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.provider == provider, WebhookEvent.event_id == event_id)
+            .values(**changes)
+            .returning(WebhookEvent.id)
+        )
+        return outcome.scalar_one_or_none() is not None
+
+    async def get(self, provider: Provider, event_id: str) -> WebhookEvent | None:
+        return await self.session.scalar(
+            select(WebhookEvent).where(
+                WebhookEvent.provider == provider, WebhookEvent.event_id == event_id
+            )
+        )
+
+    def _lag(self) -> ColumnElement[Any]:
+        return epoch_seconds(self.session, WebhookEvent.received_at) - epoch_seconds(
+            self.session, WebhookEvent.event_at
+        )
+
+    async def lag_stats(
+        self, since: datetime, until: datetime
+    ) -> dict[Provider, tuple[int, float, float]]:
+        """Per provider, over events received in [since, until] that carry the provider's time:
+        (events, p50 lag, worst lag) in seconds. The p50 is the nearest-rank median (the
+        ⌈n/2⌉-th smallest), found by the database on both backends."""
+        window = and_(
+            WebhookEvent.received_at >= since,
+            WebhookEvent.received_at <= until,
+            WebhookEvent.event_at.is_not(None),
+        )
+        lag = self._lag()
+        rows = await self.session.execute(
+            select(WebhookEvent.provider, func.count(), func.max(lag))
+            .where(window)
+            .group_by(WebhookEvent.provider)
+        )
+        stats: dict[Provider, tuple[int, float, float]] = {}
+        for provider, count, worst in rows.all():
+            median = await self.session.scalar(
+                select(lag)
+                .where(window, WebhookEvent.provider == provider)
+                .order_by(lag)
+                .offset((count + 1) // 2 - 1)
+                .limit(1)
+            )
+            stats[Provider(provider)] = (int(count), float(median or 0.0), float(worst or 0.0))
+        return stats
+
+    async def silent_accounts(
+        self, older_than: datetime, *, limit: int = 50
+    ) -> tuple[int, list[SilentAccount]]:
+        """Accounts of active connections at a webhook-capable provider whose last holdings
+        webhook (for the account, or for its whole connection: Plaid's item-level updates) or,
+        lacking any, whose last sync is older than `older_than`: how many, and the `limit`
+        oldest."""
+        types = list(HOLDINGS_EVENT_TYPES.values())
+        at = func.max(WebhookEvent.received_at, type_=UTCDateTime())
+        by_account = (
+            select(WebhookEvent.account_id.label("account_id"), at.label("at"))
+            .where(WebhookEvent.event_type.in_(types), WebhookEvent.account_id.is_not(None))
+            .group_by(WebhookEvent.account_id)
+            .subquery()
+        )
+        by_connection = (
+            select(WebhookEvent.connection_id.label("connection_id"), at.label("at"))
+            .where(
+                WebhookEvent.event_type.in_(types),
+                WebhookEvent.account_id.is_(None),
+                WebhookEvent.connection_id.is_not(None),
+            )
+            .group_by(WebhookEvent.connection_id)
+            .subquery()
+        )
+        # The later of the two; NULL-safe on both backends (SQLite has no GREATEST).
+        last_webhook = case(
+            (by_account.c.at.is_(None), by_connection.c.at),
+            (by_connection.c.at.is_(None), by_account.c.at),
+            (by_account.c.at > by_connection.c.at, by_account.c.at),
+            else_=by_connection.c.at,
+        )
+        since = func.coalesce(last_webhook, Account.last_synced_at, Account.created_at)
+        silent = (
+            select(
+                Account,
+                Connection,
+                last_webhook.label("last_webhook"),
+                since.label("since"),
+                # Every match, counted before the limit applies (one query, not two).
+                func.count().over().label("total"),
+            )
+            .join(Connection, Account.connection_id == Connection.id)
+            .outerjoin(by_account, by_account.c.account_id == Account.id)
+            .outerjoin(by_connection, by_connection.c.connection_id == Connection.id)
+            .where(
+                Connection.provider.in_(list(HOLDINGS_EVENT_TYPES)),
+                Connection.status == ConnectionStatus.ACTIVE,
+                since < older_than,
+            )
+        )
+        rows = (await self.session.execute(silent.order_by(since, Account.id).limit(limit))).all()
+        found = [
+            SilentAccount(
+                account_id=account.id,
+                connection_id=connection.id,
+                provider=connection.provider,
+                institution=connection.institution_name,
+                name=account.name,
+                last_webhook_at=last,
+                last_synced_at=account.last_synced_at,
+                since=when,
+            )
+            for account, connection, last, when, _ in rows
+        ]
+        return (int(rows[0].total) if rows else 0), found

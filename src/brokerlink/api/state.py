@@ -35,8 +35,9 @@ from brokerlink.routing.router import LinkRouter, ProviderFlags
 from brokerlink.runtime import Connectors, provider_connectors
 from brokerlink.secrets import secret_store_from_settings
 from brokerlink.sync.engine import SyncEngine
+from brokerlink.sync.jobs import Jobs
 from brokerlink.sync.schedule import Scheduler, SyncSchedule
-from brokerlink.sync.tasks import BackgroundSyncs
+from brokerlink.sync.tasks import BackgroundSyncs, CeleryJobs
 
 __all__ = ["AppState", "open_state"]
 
@@ -51,6 +52,7 @@ class AppState:
     coverage: CoverageRegistry
     flags: ProviderFlags
     connectors: Connectors
+    # In-process syncs: what a request waits on (an analysis on fresh data).
     syncs: BackgroundSyncs
     policy: CostPolicy = field(default_factory=CostPolicy)
     plan: Literal["daily", "realtime"] = "daily"
@@ -69,8 +71,12 @@ class AppState:
     portfolio_cache: PortfolioCache | None = field(default_factory=PortfolioCache)
     # Sessions of requests that only read (None: derived from `sessionmaker`'s engine).
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # Background sync jobs: the Celery queue when one is configured, else `syncs`.
+    jobs: Jobs | None = None
 
     def __post_init__(self) -> None:
+        if self.jobs is None:
+            self.jobs = self.syncs
         if self.read_sessionmaker is None:
             bind = self.sessionmaker.kw.get("bind")
             # Sessions bound to one connection (tests' outer transactions) read through it.
@@ -79,6 +85,10 @@ class AppState:
                 if isinstance(bind, AsyncEngine)
                 else self.sessionmaker
             )
+
+    @property
+    def queue(self) -> Jobs:
+        return self.jobs or self.syncs
 
     @property
     def reads(self) -> async_sessionmaker[AsyncSession]:
@@ -130,8 +140,31 @@ async def open_state(
         async with provider_connectors(
             settings, secrets, snaptrade_url=snaptrade_url, plaid_url=plaid_url
         ) as connectors:
-            sync = SyncEngine(sessionmaker, connectors.by_provider())
-            syncs = BackgroundSyncs(sync)
+            sync = SyncEngine(
+                sessionmaker,
+                connectors.by_provider(),
+                lease_ttl=timedelta(seconds=settings.sync_lease_seconds),
+            )
+            schedule = SyncSchedule.from_settings(settings)
+            syncs = BackgroundSyncs(sync, schedule)
+            # -- sync jobs and the schedule ------------------------------------------------
+            # With a queue, jobs go to the workers and `brokerlink beat` schedules: no web
+            # process does. Without one, the scheduler runs beside the app (same claims).
+            jobs: Jobs = syncs
+            if settings.queue_url:
+                from brokerlink.worker import create_celery
+
+                jobs = CeleryJobs(create_celery(settings), sessionmaker, schedule)
+            scheduled = (
+                asyncio.create_task(
+                    Scheduler(sessionmaker, schedule, syncs.run_claims).run(
+                        tick_seconds=settings.sync_tick_seconds
+                    )
+                )
+                if settings.sync_in_app and not settings.queue_url
+                else None
+            )
+            # -- end of sync jobs ---------------------------------------------------------
             state = AppState(
                 sessionmaker=sessionmaker,
                 coverage=CoverageRegistry.start(settings.coverage_file),
@@ -141,6 +174,7 @@ async def open_state(
                 ),
                 connectors=connectors,
                 syncs=syncs,
+                jobs=jobs,
                 policy=CostPolicy.from_settings(settings),
                 plan=settings.snaptrade_plan,
                 secure_cookies=settings.env == "production",
@@ -153,17 +187,6 @@ async def open_state(
                 state.state_key = hashlib.sha256(
                     settings.link_state_key.get_secret_value().encode()
                 ).digest()
-            # The scheduled catch-all sync (one a day by default) runs beside the app, honouring
-            # each provider's interval; requests never trigger it.
-            scheduled = (
-                asyncio.create_task(
-                    Scheduler(sync, sessionmaker, SyncSchedule.from_settings(settings)).run(
-                        tick_seconds=settings.sync_tick_seconds
-                    )
-                )
-                if settings.sync_in_app
-                else None
-            )
             try:
                 yield state
             finally:

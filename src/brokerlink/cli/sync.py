@@ -7,6 +7,7 @@ names the connection by its institution.
 """
 
 import asyncio
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -25,6 +26,8 @@ from brokerlink.routing.router import provider_for_account
 from brokerlink.runtime import Connectors, provider_connectors
 from brokerlink.secrets import secret_store_from_settings
 from brokerlink.sync import ConnectionOutcome, Scheduler, SyncEngine, SyncSchedule, SyncSummary
+from brokerlink.sync.jobs import JobRunner
+from brokerlink.sync.schedule import Claim
 
 __all__ = ["sync"]
 
@@ -107,14 +110,19 @@ async def _watch(
                 f"providers: {connectors.describe()}; intervals: "
                 + ", ".join(f"{p.value} {i}" for p, i in schedule.intervals.items())
             )
-            scheduler = Scheduler(
-                SyncEngine(sessionmaker, connectors.by_provider()), sessionmaker, schedule
+            runner = JobRunner(
+                SyncEngine(
+                    sessionmaker,
+                    connectors.by_provider(),
+                    lease_ttl=timedelta(seconds=settings.sync_lease_seconds),
+                ),
+                schedule,
             )
-            await scheduler.run(
-                tick_seconds=tick,
-                runs=runs,
-                on_run=lambda summary: render(summary, console, named),
-            )
+
+            async def run_claims(claims: list[Claim]) -> None:
+                render(await runner.run_claims(claims), console, named)
+
+            await Scheduler(sessionmaker, schedule, run_claims).run(tick_seconds=tick, runs=runs)
     finally:
         await engine.dispose()
 

@@ -19,9 +19,13 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
 from brokerlink.db.session import create_engine
+from brokerlink.errors import BrokerlinkError
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "DatabaseNotAtHead",
+    "check_at_head",
+    "check_at_head_async",
     "current",
     "current_async",
     "downgrade",
@@ -109,3 +113,28 @@ def stamp(url: str | URL, revision: str) -> None:
 
 def current(url: str | URL) -> tuple[str, ...]:
     return asyncio.run(current_async(url))
+
+
+class DatabaseNotAtHead(BrokerlinkError):
+    """The store is behind the code's migrations: a process on it would misread its tables."""
+
+    code = "database_not_at_head"
+
+    def __init__(self, current: tuple[str, ...], head: list[str]) -> None:
+        super().__init__(
+            f"the database is at {', '.join(current) or 'no revision'}, not at {', '.join(head)}: "
+            "run `brokerlink db upgrade` first"
+        )
+        self.current = current
+        self.head = head
+
+
+async def check_at_head_async(url: str | URL) -> None:
+    found, head = await current_async(url), heads()
+    if set(found) != set(head):
+        raise DatabaseNotAtHead(found, head)
+
+
+def check_at_head(database_url: str | URL) -> None:
+    """Raise `DatabaseNotAtHead` unless the database is migrated to head."""
+    asyncio.run(check_at_head_async(database_url))

@@ -78,3 +78,29 @@ async def test_the_app_schedules_only_without_a_queue(
         assert row.sync_attempted_at is not None
         assert row.sync_failures == 1
         assert row.next_sync_at > row.sync_attempted_at
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_broker_that_is_down_leaves_the_connection_to_the_schedule(
+    backend, new_database, tmp_path
+):
+    import socket
+
+    from brokerlink.sync import SyncSchedule
+    from brokerlink.worker import create_celery
+
+    url = new_database(backend)
+    await migrate.upgrade_async(url)
+    connection_id = await _due_connection(url)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens here once the socket closes
+    settings = Settings(database_url=url, queue_url=f"redis://127.0.0.1:{closed}/0")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        jobs = CeleryJobs(create_celery(settings), create_sessionmaker(engine), SyncSchedule())
+        assert await jobs.sync_connection(connection_id) is False
+    finally:
+        await engine.dispose()
+    row = await _row(url, connection_id)
+    assert row.sync_queued_at is None  # not left marked: the next claim takes it

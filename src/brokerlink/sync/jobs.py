@@ -17,6 +17,7 @@ no-op, and one whose first run died syncs again.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -32,12 +33,12 @@ from brokerlink.repositories import ConnectionRepository
 from brokerlink.sync.engine import ConnectionOutcome, SyncEngine, SyncSummary
 from brokerlink.sync.schedule import Claim, SyncSchedule, settle
 
-__all__ = ["Job", "JobKind", "JobQueue", "JobResult", "JobRunner", "Jobs"]
+__all__ = ["Job", "JobKind", "JobQueue", "JobResult", "JobRunner", "Jobs", "utcnow"]
 
 log = structlog.get_logger("brokerlink.sync")
 
 
-def _now() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -104,8 +105,10 @@ class JobRunner:
         engine: SyncEngine,
         schedule: SyncSchedule,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
+        concurrency: int = 16,
     ) -> None:
+        self.concurrency = concurrency
         self.engine = engine
         self.sessionmaker = engine.sessionmaker
         self.schedule = schedule
@@ -154,13 +157,18 @@ class JobRunner:
     async def run_claims(self, claims: Sequence[Claim]) -> SyncSummary:
         """The scheduler's claims, run here (the embedded default: no queue)."""
         summary = SyncSummary()
-        for claim in claims:
-            result = await self.run(
-                Job(JobKind.SYNC_CONNECTION, claim.connection_id, claim.claimed_at)
-            )
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(claim: Claim) -> None:
+            async with slots:
+                result = await self.run(
+                    Job(JobKind.SYNC_CONNECTION, claim.connection_id, claim.claimed_at)
+                )
             summary.merge(result.summary)
             if result.busy:
                 await self.give_up(result.busy)
+
+        await asyncio.gather(*(one(c) for c in claims))
         return summary
 
 
@@ -172,7 +180,7 @@ class JobQueue(ABC):
         sessionmaker: async_sessionmaker[AsyncSession],
         schedule: SyncSchedule,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.schedule = schedule
@@ -221,5 +229,11 @@ class JobQueue(ABC):
         if not ids or (kind.deduplicated and not marked):
             log.info("sync.job.deduplicated", job=kind.value, key=key)
             return False
-        await self.dispatch(Job(kind, key, now))
+        try:
+            await self.dispatch(Job(kind, key, now))
+        except Exception as error:  # noqa: BLE001 - the broker is down: the schedule catches up
+            log.error("sync.job.enqueue_failed", job=kind.value, key=key, error=repr(error))
+            async with transaction(self.sessionmaker) as session:
+                await ConnectionRepository.from_session(session).clear_queued(marked)
+            return False
         return True

@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.sync.engine import SyncEngine, SyncSummary
-from brokerlink.sync.jobs import Job, JobKind, JobQueue, JobRunner
+from brokerlink.sync.jobs import Job, JobKind, JobQueue, JobRunner, utcnow
 from brokerlink.sync.schedule import Claim, SyncSchedule
 
 __all__ = ["BackgroundSyncs", "CeleryJobs"]
@@ -107,7 +107,7 @@ class CeleryJobs(JobQueue):
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__(sessionmaker, schedule, **({"clock": clock} if clock else {}))
+        super().__init__(sessionmaker, schedule, clock=clock or utcnow)
         self.app = app
 
     async def dispatch(self, job: Job) -> None:

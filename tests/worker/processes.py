@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -102,7 +103,7 @@ class Stack:
         }
 
     def settings(self) -> Settings:
-        return Settings(**{})  # read from os.environ, which `activate` set
+        return Settings()  # from os.environ, which `activate` set
 
     def activate(self) -> None:
         os.environ.update(self.env)
@@ -192,9 +193,7 @@ async def make_users(stack: Stack, count: int, broker: str) -> list[tuple[int, i
     return made
 
 
-def _far_future():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
+def _far_future() -> datetime:
     return datetime(2100, 1, 1, tzinfo=UTC)
 
 

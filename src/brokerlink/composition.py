@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -308,7 +308,10 @@ class Services:
     ) -> SyncEngine:
         """A sync engine on the same store and connectors, reporting each connection."""
         return SyncEngine(
-            self.sessionmaker, self.connectors.by_provider(), on_connection=on_connection
+            self.sessionmaker,
+            self.connectors.by_provider(),
+            on_connection=on_connection,
+            lease_ttl=timedelta(seconds=self.settings.sync_lease_seconds),
         )
 
     def refreshes(self) -> RefreshService:
@@ -375,7 +378,11 @@ async def open_services(
                 ),
                 policy=CostPolicy.from_settings(settings),
                 reference=reference_source(clients),
-                sync=SyncEngine(sessionmaker, connectors.by_provider()),
+                sync=SyncEngine(
+                    sessionmaker,
+                    connectors.by_provider(),
+                    lease_ttl=timedelta(seconds=settings.sync_lease_seconds),
+                ),
             )
     finally:
         await engine.dispose()

@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_echo: bool = False
 
-    # Redis (redis://host:port/db): the job queue, and the provider rate limits every process
-    # shares. Unset: jobs run in-process and each process keeps its own limits.
+    # Redis (redis://host:port/db): the job queue (`brokerlink worker`, `brokerlink beat`), and
+    # the provider rate limits every process shares. Unset: jobs and the schedule run inside the
+    # app process, and each process keeps its own limits.
     queue_url: str | None = None
 
     # Secrets: "local" (encrypted file under data_dir, the embedded default), "aws" (Secrets
@@ -182,6 +183,16 @@ class Settings(BaseSettings):
     # when a separate `brokerlink sync --watch` process does it.
     sync_in_app: bool = True
     sync_tick_seconds: float = Field(default=300.0, gt=0)
+    # How long a sync's lease on a connection lasts: far longer than a sync takes, since only a
+    # holder that died waits it out before another process may sync that connection.
+    sync_lease_seconds: float = Field(default=900.0, gt=0)
+
+    # (`queue_url`, above, also carries the job queue: syncs run on `brokerlink worker`
+    # processes and the schedule on `brokerlink beat`; unset, both run inside the app process.)
+    # A job a worker took and never acknowledged (the worker died) is handed to another worker
+    # after this long; it must exceed the longest job. Checked every restore interval.
+    queue_visibility_timeout_seconds: float = Field(default=3600.0, gt=0)
+    queue_restore_interval_seconds: float = Field(default=10.0, gt=0)
 
     # Cost guards (brokerlink.policies.cost_guard). Prices are public pay-as-you-go figures in USD.
     plaid_refresh_interval_hours: float = Field(default=24.0, ge=0)

@@ -32,8 +32,9 @@ from brokerlink.providers.snaptrade import SnapTradeConnector
 from brokerlink.routing.coverage import CoverageRegistry
 from brokerlink.routing.reference import ReferenceSource
 from brokerlink.routing.router import LinkRouter, ProviderFlags
+from brokerlink.sync.jobs import Jobs
 from brokerlink.sync.schedule import Scheduler, SyncSchedule
-from brokerlink.sync.tasks import BackgroundSyncs
+from brokerlink.sync.tasks import BackgroundSyncs, CeleryJobs
 
 __all__ = ["AppState", "link_state_key", "open_state"]
 
@@ -48,6 +49,7 @@ class AppState:
     coverage: CoverageRegistry
     flags: ProviderFlags
     connectors: Connectors
+    # In-process syncs: what a request waits on (an analysis on fresh data).
     syncs: BackgroundSyncs
     policy: CostPolicy = field(default_factory=CostPolicy)
     plan: Literal["daily", "realtime"] = "daily"
@@ -68,6 +70,8 @@ class AppState:
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     # Live provider reference data the link-time router consults (None: the map alone).
     reference: ReferenceSource | None = None
+    # Background sync jobs: the Celery queue when one is configured, else `syncs`.
+    jobs: Jobs | None = None
 
     @classmethod
     def from_services(cls, services: Services, *, public_url: str | None = None) -> AppState:
@@ -78,7 +82,7 @@ class AppState:
             coverage=services.coverage,
             flags=services.flags,
             connectors=services.connectors,
-            syncs=BackgroundSyncs(services.sync),
+            syncs=BackgroundSyncs(services.sync, SyncSchedule.from_settings(settings)),
             policy=services.policy,
             plan=settings.snaptrade_plan,
             secure_cookies=settings.env == "production",
@@ -93,6 +97,8 @@ class AppState:
         return state
 
     def __post_init__(self) -> None:
+        if self.jobs is None:
+            self.jobs = self.syncs
         if self.read_sessionmaker is None:
             bind = self.sessionmaker.kw.get("bind")
             # Sessions bound to one connection (tests' outer transactions) read through it.
@@ -101,6 +107,10 @@ class AppState:
                 if isinstance(bind, AsyncEngine)
                 else self.sessionmaker
             )
+
+    @property
+    def queue(self) -> Jobs:
+        return self.jobs or self.syncs
 
     @property
     def reads(self) -> async_sessionmaker[AsyncSession]:
@@ -153,15 +163,22 @@ async def open_state(
         settings, snaptrade_url=snaptrade_url, plaid_url=plaid_url, sandbox=sandbox
     ) as services:
         state = AppState.from_services(services, public_url=public_url)
-        # The scheduled catch-all sync (one a day by default) runs beside the app, honouring
-        # each provider's interval; requests never trigger it.
+        schedule = SyncSchedule.from_settings(settings)
+        # -- sync jobs and the schedule ------------------------------------------------------
+        # With a queue, jobs go to the workers and `brokerlink beat` schedules: no web process
+        # does. Without one, the scheduler runs beside the app (the same claims), and requests
+        # never trigger it.
+        if settings.queue_url:
+            from brokerlink.worker import create_celery
+
+            state.jobs = CeleryJobs(create_celery(settings), services.sessionmaker, schedule)
         scheduled = (
             asyncio.create_task(
-                Scheduler(
-                    services.sync, services.sessionmaker, SyncSchedule.from_settings(settings)
-                ).run(tick_seconds=settings.sync_tick_seconds)
+                Scheduler(services.sessionmaker, schedule, state.syncs.run_claims).run(
+                    tick_seconds=settings.sync_tick_seconds
+                )
             )
-            if settings.sync_in_app
+            if settings.sync_in_app and not settings.queue_url
             else None
         )
         try:
@@ -172,3 +189,5 @@ async def open_state(
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduled
             await state.syncs.close()
+            if state.jobs is not state.syncs and state.jobs is not None:
+                await state.jobs.close()

@@ -10,6 +10,7 @@ from brokerlink.cli.sandbox import sandbox_app
 from brokerlink.cli.serve import serve
 from brokerlink.cli.sync import sync
 from brokerlink.cli.users import tokens_app, users_app
+from brokerlink.cli.worker import beat, worker
 
 __all__ = ["app", "main"]
 
@@ -26,6 +27,8 @@ app.command("sync")(sync)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command("serve")(serve)
+app.command("worker")(worker)
+app.command("beat")(beat)
 
 
 @app.command("demo")

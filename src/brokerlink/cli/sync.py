@@ -23,6 +23,8 @@ from brokerlink.log import configure_logging
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.routing.router import provider_for_account
 from brokerlink.sync import ConnectionOutcome, Scheduler, SyncSchedule, SyncSummary
+from brokerlink.sync.jobs import JobRunner
+from brokerlink.sync.schedule import Claim
 
 __all__ = ["sync"]
 
@@ -101,11 +103,13 @@ async def _watch(
             f"providers: {connectors.describe()}; intervals: "
             + ", ".join(f"{p.value} {i}" for p, i in schedule.intervals.items())
         )
-        scheduler = Scheduler(services.sync, services.sessionmaker, schedule)
-        await scheduler.run(
-            tick_seconds=tick,
-            runs=runs,
-            on_run=lambda summary: render(summary, console, named),
+        runner = JobRunner(services.sync, schedule)
+
+        async def run_claims(claims: list[Claim]) -> None:
+            render(await runner.run_claims(claims), console, named)
+
+        await Scheduler(services.sessionmaker, schedule, run_claims).run(
+            tick_seconds=tick, runs=runs
         )
 
 

@@ -137,7 +137,7 @@ async def _refresh(
         )
     finally:
         for connection in connections:
-            state.syncs.connection(connection.id)
+            await state.queue.refresh_followup(connection.id)
 
 
 @router.post("/api/snaptrade/refresh-holdings", response_model=list[RefreshAllItem])

@@ -233,7 +233,7 @@ async def finish_link(
     connection_id = result.connection.id
     await session.commit()
     # The first sync: in the background, so the answer does not wait on the provider.
-    state.syncs.connection(connection_id)
+    await state.queue.first_sync(connection_id)
     view = AccountsView(session, policy=state.policy, clock=state.clock)
     return next(c for c in await view.connections(user.id) if c.id == connection_id)
 
@@ -303,7 +303,7 @@ async def refresh_connection(
     override = body.override if body is not None else False
     # The refresh owns its transactions (intent, call, settle): none is open across the call.
     result = await state.refreshes.refresh(user.id, connection_id, override=override)
-    state.syncs.connection(connection_id)
+    await state.queue.refresh_followup(connection_id)
     return RefreshOut(
         connection_id=connection_id,
         provider=result.provider.value,
@@ -329,7 +329,7 @@ async def refresh_all(
         # One connection's failure never stops the others.
         keep_going=True,
     )
-    state.syncs.user(user.id)
+    await state.queue.sync_user(user.id)
     return out
 
 
@@ -348,14 +348,15 @@ async def sync_all(state: State, session: DbSession, user: CurrentUser) -> SyncO
     count = len(await ConnectionRepository.from_session(session).list_syncable(user.id))
     if count == 0:
         raise NotFoundError("there are no connections to sync")
-    state.syncs.user(user.id)
+    await session.commit()  # the job marks its connections in a transaction of its own
+    await state.queue.sync_user(user.id)
     return SyncOut(status="started", connections=count)
 
 
 @sync_router.get("", response_model=SyncOut)
 async def sync_status(state: State, session: DbSession, user: CurrentUser) -> SyncOut:
     count = len(await ConnectionRepository.from_session(session).list_syncable(user.id))
-    running = state.syncs.syncing_user(user.id)
+    running = await state.queue.syncing_user(user.id)
     return SyncOut(status="running" if running else "idle", connections=count)
 
 

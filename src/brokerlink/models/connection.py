@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from brokerlink.db.base import Base
@@ -49,3 +49,10 @@ class Connection(IdMixin, TimestampMixin, Base):
     # Who is syncing this connection, until when (see `repositories.connections`, `sync_lease`).
     sync_lease_id: Mapped[str | None] = mapped_column(String(64))
     sync_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The schedule (see `sync.schedule`): when the connection is next due (None: now, unless it
+    # is broken and waits for its user), consecutive failed syncs (the backoff), when a sync job
+    # was queued and not yet settled (None: none waiting), and when a sync last settled.
+    next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    sync_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sync_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sync_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

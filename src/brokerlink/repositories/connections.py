@@ -1,6 +1,7 @@
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, text, update
 
 from brokerlink.db.types import utcnow
 from brokerlink.domain.enums import Provider
@@ -184,3 +185,96 @@ class ConnectionRepository(Repository):
             .values(sync_lease_id=None, sync_lease_until=None)
             .execution_options(synchronize_session=False)
         )
+
+    # -- the schedule (sync.schedule, sync.jobs) ------------------------------------------------
+
+    @staticmethod
+    def _not_queued(stale_before: datetime) -> ColumnElement[bool]:
+        # A marker older than `stale_before` belongs to a job that was lost (never settled).
+        return or_(Connection.sync_queued_at.is_(None), Connection.sync_queued_at <= stale_before)
+
+    async def claim_due(
+        self, *, now: datetime, stale_before: datetime, limit: int
+    ) -> list[Connection]:
+        """Up to `limit` due connections, row-locked for this transaction; rows another
+        claimer holds are skipped (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the
+        transaction already holds the database's write lock, taken at BEGIN IMMEDIATE).
+
+        Due: a provider connection that is active (a broken one waits for its user), whose
+        `next_sync_at` has come (or was never set) and with no job queued for it. The caller
+        advances `next_sync_at` and marks it queued before the transaction ends.
+        """
+        query = (
+            select(Connection)
+            .where(
+                Connection.provider != Provider.MANUAL,
+                Connection.status == ConnectionStatus.ACTIVE,
+                or_(Connection.next_sync_at.is_(None), Connection.next_sync_at <= now),
+                self._not_queued(stale_before),
+            )
+            .order_by(Connection.next_sync_at.is_not(None), Connection.next_sync_at, Connection.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        return list(await self.session.scalars(query))
+
+    async def mark_queued(
+        self, connection_ids: Iterable[int], *, now: datetime, stale_before: datetime
+    ) -> list[int]:
+        """Mark each connection as having a sync job queued; the ids that were not already
+        marked (one conditional UPDATE each, so of two requests at once only one marks it)."""
+        marked: list[int] = []
+        for cid in connection_ids:
+            result = await self.session.execute(
+                update(Connection)
+                .where(Connection.id == cid, self._not_queued(stale_before))
+                .values(sync_queued_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0):
+                marked.append(cid)
+        return marked
+
+    async def settle_sync(
+        self,
+        connection_id: int,
+        *,
+        attempted_at: datetime,
+        next_sync_at: datetime | None,
+        failures: int,
+    ) -> None:
+        """Record a settled sync: its time, the next due time and the failure count; the
+        connection's queued job, if any, is done."""
+        await self.session.execute(
+            update(Connection)
+            .where(Connection.id == connection_id)
+            .values(
+                sync_attempted_at=attempted_at,
+                next_sync_at=next_sync_at,
+                sync_failures=failures,
+                sync_queued_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    async def syncing(self, user_id: int, *, now: datetime, stale_before: datetime) -> bool:
+        """Whether a sync of one of the user's connections is queued or running anywhere."""
+        busy = and_(
+            Connection.user_id == user_id,
+            or_(
+                Connection.sync_queued_at > stale_before,
+                Connection.sync_lease_until > now,
+            ),
+        )
+        return bool(await self.session.scalar(select(exists().where(busy))))
+
+    async def clear_queued(self, connection_ids: Iterable[int]) -> None:
+        ids = list(connection_ids)
+        if ids:
+            await self.session.execute(
+                update(Connection)
+                .where(Connection.id.in_(ids))
+                .values(sync_queued_at=None)
+                .execution_options(synchronize_session=False)
+            )

@@ -43,7 +43,7 @@ from brokerlink.repositories import (
     PositionRepository,
 )
 from brokerlink.routing.router import provider_for_account
-from brokerlink.sync.lease import SyncLease
+from brokerlink.sync.lease import DEFAULT_LEASE, SyncLease
 
 __all__ = ["AccountOutcome", "ConnectionOutcome", "SyncEngine", "SyncSummary"]
 
@@ -132,7 +132,12 @@ class SyncEngine:
         capabilities_for: CapabilitiesFor = _no_capabilities,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_connection: Callable[[ConnectionOutcome], None] | None = None,
+        lease_ttl: timedelta = DEFAULT_LEASE,
     ) -> None:
+        self.lease_ttl = lease_ttl
+        # Called with what a run did while it still holds the leases (the schedule settles
+        # there, so no second sync of a connection can start between its end and its settling).
+        self.before_release: Callable[[Sequence[ConnectionOutcome]], Awaitable[None]] | None = None
         self.on_connection = on_connection
         self.sessionmaker = sessionmaker
         self.connectors = connectors
@@ -232,12 +237,14 @@ class SyncEngine:
         self, user_id: int, provider: Provider, connection_ids: Sequence[int]
     ) -> SyncSummary:
         """The connections whose sync lease this run gets; the others are reported skipped."""
-        lease = SyncLease(self.sessionmaker)
+        lease = SyncLease(self.sessionmaker, ttl=self.lease_ttl)
         taken = await lease.take(connection_ids, now=self.clock())
         try:
             summary = await self._sync_leased(
                 user_id, provider, [c for c in connection_ids if c in taken]
             )
+            if self.before_release is not None:
+                await self.before_release(summary.connections)
         finally:
             await lease.release()
         for cid in connection_ids:

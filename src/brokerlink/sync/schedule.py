@@ -1,8 +1,17 @@
-"""When to sync: a connection is due once its data is older than its provider's interval.
+"""When to sync: one schedule in the store, claimed by whichever process ticks.
 
-    due(...)            pure: is this connection due now
-    Scheduler.run_once  syncs every user with a due connection (never on a page load)
-    Scheduler.run       the loop `brokerlink sync --watch` runs
+    SyncSchedule        per-provider intervals, the backoff of failing connections
+    claim_due(...)      the due connections, taken (and advanced) in one transaction
+    settle(...)         after a sync: the next due time from its outcome
+    Scheduler           every tick: claim what is due, hand it to a dispatcher
+
+Each connection carries `next_sync_at`. A claim selects due rows `FOR UPDATE SKIP LOCKED` on
+PostgreSQL (SQLite: the transaction holds the database's write lock from BEGIN IMMEDIATE),
+marks them queued and advances `next_sync_at` before it commits, so two schedulers (two `beat`
+processes, or a beat and an app) never take the same connection. What a sync settles decides
+the next time: its interval after a success; for a failure a fraction of the interval doubling
+with each consecutive failure, never more than the interval; a broken connection waits for its
+user (no next time until a reconnect repairs it).
 
 Scheduled syncs only read (accounts and holdings); they never ask a provider to refresh, which
 is billed per call and goes through the cost guard.
@@ -11,19 +20,22 @@ is billed per call and goes through the cost guard.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.config import Settings
 from brokerlink.db.session import transaction
 from brokerlink.domain.enums import Provider
 from brokerlink.repositories import ConnectionRepository
-from brokerlink.sync.engine import SyncEngine, SyncSummary
+from brokerlink.sync.engine import ConnectionOutcome
 
-__all__ = ["Scheduler", "SyncSchedule", "due"]
+__all__ = ["Claim", "Scheduler", "SyncSchedule", "claim_due", "settle"]
+
+log = structlog.get_logger("brokerlink.sync")
 
 DAY = timedelta(hours=24)
 
@@ -33,78 +45,143 @@ class SyncSchedule:
     intervals: Mapping[Provider, timedelta] = field(
         default_factory=lambda: {Provider.SNAPTRADE: DAY, Provider.PLAID: DAY}
     )
+    # A failing connection is tried again after this fraction of its interval, doubled with
+    # each consecutive failure and capped at the interval (24 h: 1 h, 2 h, 4 h, … 24 h).
+    retry_fraction: float = 1 / 24
+    # A queued job not settled within this long was lost (its marker no longer blocks): longer
+    # than a backlog may keep a job waiting, plus its run.
+    stale_after: timedelta = timedelta(hours=2)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SyncSchedule:
+        queued = settings.sync_lease_seconds + (
+            settings.queue_visibility_timeout_seconds if settings.queue_url else 0.0
+        )
         return cls(
             {
                 Provider.SNAPTRADE: timedelta(hours=settings.sync_interval_hours_snaptrade),
                 Provider.PLAID: timedelta(hours=settings.sync_interval_hours_plaid),
-            }
+            },
+            stale_after=timedelta(seconds=max(2 * queued, 3600.0)),
         )
 
     def interval(self, provider: Provider) -> timedelta | None:
         return self.intervals.get(provider)
 
+    def retry_delay(self, provider: Provider, failures: int) -> timedelta:
+        """How long a connection that failed `failures` times in a row waits."""
+        interval = self.interval(provider) or DAY
+        delay: timedelta = interval * (self.retry_fraction * 2 ** max(failures - 1, 0))
+        return min(delay, interval)
 
-def due(
-    schedule: SyncSchedule, provider: Provider, last_synced_at: datetime | None, now: datetime
-) -> bool:
-    """A never-synced connection is due; otherwise once its provider's interval has passed."""
-    interval = schedule.interval(provider)
-    if interval is None:
-        return False  # manual entries, or a provider the schedule leaves alone
-    return last_synced_at is None or now - last_synced_at >= interval
+    def after(
+        self, outcome: ConnectionOutcome, failures: int, now: datetime
+    ) -> tuple[datetime | None, int]:
+        """The next due time and failure count once `outcome` settles (`failures` before)."""
+        if outcome.ok:
+            return now + (self.interval(outcome.provider) or DAY), 0
+        if outcome.broken:
+            return None, failures + 1  # waits for the user; the claim skips broken rows
+        return now + self.retry_delay(outcome.provider, failures + 1), failures + 1
+
+
+@dataclass(frozen=True)
+class Claim:
+    connection_id: int
+    user_id: int
+    provider: Provider
+    claimed_at: datetime
+
+
+async def claim_due(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    schedule: SyncSchedule,
+    *,
+    now: datetime,
+    limit: int = 500,
+) -> list[Claim]:
+    """Take up to `limit` due connections: marked queued, `next_sync_at` advanced by one
+    interval (what a lost job falls back to), committed before anything is enqueued."""
+    async with transaction(sessionmaker) as session:
+        rows = await ConnectionRepository.from_session(session).claim_due(
+            now=now, stale_before=now - schedule.stale_after, limit=limit
+        )
+        for row in rows:
+            row.sync_queued_at = now
+            row.next_sync_at = now + (schedule.interval(row.provider) or DAY)
+        await session.flush()
+        return [Claim(r.id, r.user_id, r.provider, now) for r in rows]
+
+
+async def settle(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    schedule: SyncSchedule,
+    outcomes: Iterable[ConnectionOutcome],
+    *,
+    now: datetime,
+) -> None:
+    """Record what each sync that ran decided (skipped ones belong to whoever ran them)."""
+    ran = [o for o in outcomes if not o.skipped]
+    if not ran:
+        return
+    async with transaction(sessionmaker) as session:
+        repo = ConnectionRepository.from_session(session)
+        for outcome in ran:
+            connection = await repo.get(outcome.connection_id)
+            if connection is None:
+                continue  # removed meanwhile
+            next_at, failures = schedule.after(outcome, connection.sync_failures, now)
+            await repo.settle_sync(
+                outcome.connection_id, attempted_at=now, next_sync_at=next_at, failures=failures
+            )
+
+
+Dispatch = Callable[[list[Claim]], Awaitable[None]]
 
 
 class Scheduler:
+    """Every tick, claim what is due and hand it to `dispatch`: the in-process job runner (the
+    embedded default) or the queue (`brokerlink beat`, which only enqueues)."""
+
     def __init__(
         self,
-        engine: SyncEngine,
         sessionmaker: async_sessionmaker[AsyncSession],
         schedule: SyncSchedule,
+        dispatch: Dispatch,
         *,
+        batch: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.engine = engine
         self.sessionmaker = sessionmaker
         self.schedule = schedule
+        self.dispatch = dispatch
+        self.batch = batch
         self.clock = clock
         self.sleep = sleep
 
-    async def due_users(self) -> list[int]:
-        now = self.clock()
-        async with transaction(self.sessionmaker) as session:
-            connections = await ConnectionRepository.from_session(session).list_syncable()
-            due_users = {
-                c.user_id
-                for c in connections
-                if due(self.schedule, c.provider, c.last_synced_at, now)
-            }
-            return sorted(due_users)
+    async def run_once(self) -> int:
+        """Claim and dispatch every due connection, a batch at a time; how many."""
+        total = 0
+        while True:
+            claims = await claim_due(
+                self.sessionmaker, self.schedule, now=self.clock(), limit=self.batch
+            )
+            if claims:
+                log.info("sync.schedule.claimed", connections=len(claims))
+                await self.dispatch(claims)
+            total += len(claims)
+            if len(claims) < self.batch:
+                return total
 
-    async def run_once(self) -> SyncSummary:
-        """Sync every user with at least one due connection (their whole set: one accounts
-        call per provider covers them all)."""
-        summary = SyncSummary()
-        for user_id in await self.due_users():
-            summary.merge(await self.engine.sync_user(user_id))
-        return summary
-
-    async def run(
-        self,
-        *,
-        tick_seconds: float = 60.0,
-        runs: int | None = None,
-        on_run: Callable[[SyncSummary], None] | None = None,
-    ) -> None:
+    async def run(self, *, tick_seconds: float = 60.0, runs: int | None = None) -> None:
         """Check every `tick_seconds`; `runs` bounds the loop (None: until cancelled)."""
         done = 0
         while runs is None or done < runs:
-            summary = await self.run_once()
-            if on_run is not None and summary.connections:
-                on_run(summary)
+            try:
+                await self.run_once()
+            except Exception as error:  # noqa: BLE001 - a failed tick is retried next tick
+                log.error("sync.schedule.failed", error=repr(error))
             done += 1
             if runs is None or done < runs:
                 await self.sleep(tick_seconds)

@@ -1,54 +1,82 @@
-"""Syncs that run in the background of a request: after a new connection, on "sync all".
+"""Sync jobs in the background: in the app's own event loop (`BackgroundSyncs`, the embedded
+default), or as Celery tasks on `brokerlink worker` processes (`CeleryJobs` enqueues them).
 
 A request never waits on them: it answers from the store (with freshness) and the sync writes
-the store when it finishes. Tasks are kept so that shutdown can wait for them, and a second
-request for a connection already syncing joins the running task instead of starting another.
+the store when it finishes. Every task is acknowledged late and rejected when its worker dies
+(so Redis hands it to another worker after the visibility timeout), retried with backoff when
+the store or the network fails under it, and retried while another process holds the lease of
+a connection it owes (the holder may have died: its lease expires).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 import structlog
+from celery import Celery, Task, shared_task
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from brokerlink.sync.engine import ConnectionOutcome, SyncEngine, SyncSummary
+from brokerlink.sync.engine import SyncEngine, SyncSummary
+from brokerlink.sync.jobs import Job, JobKind, JobQueue, JobRunner, utcnow
+from brokerlink.sync.schedule import Claim, SyncSchedule
 
-__all__ = ["BackgroundSyncs"]
+__all__ = ["BackgroundSyncs", "CeleryJobs"]
 
 log = structlog.get_logger("brokerlink.sync")
 
 
-class BackgroundSyncs:
-    def __init__(self, engine: SyncEngine) -> None:
+class BackgroundSyncs(JobQueue):
+    """Jobs run as tasks of the app's event loop. Kept so that shutdown can wait for them."""
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        schedule: SyncSchedule | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(
+            engine.sessionmaker, schedule or SyncSchedule(), clock=clock or engine.clock
+        )
         self.engine = engine
-        self._connections: dict[int, asyncio.Task[ConnectionOutcome]] = {}
+        self.runner = JobRunner(engine, self.schedule, clock=self.clock)
+        self._tasks: set[asyncio.Task[object]] = set()
         self._users: dict[int, asyncio.Task[SyncSummary]] = {}
 
-    def connection(self, connection_id: int) -> asyncio.Task[ConnectionOutcome]:
-        """Sync one connection now, in the background (after it was linked or re-linked)."""
-        running = self._connections.get(connection_id)
-        if running is not None and not running.done():
-            return running
-        task = asyncio.create_task(self.engine.sync_connection(connection_id))
-        self._connections[connection_id] = task
-        task.add_done_callback(lambda t: self._finished("connection", connection_id, t))
-        return task
+    async def dispatch(self, job: Job) -> None:
+        self._keep(asyncio.create_task(self._run(job)), job.kind.value, job.key)
+
+    async def _run(self, job: Job) -> None:
+        result = await self.runner.run(job)
+        if result.busy:
+            # Another process is syncing them and settles them itself.
+            await self.runner.give_up(result.busy)
+
+    async def run_claims(self, claims: Sequence[Claim]) -> None:
+        """The in-app scheduler's dispatch: the claimed connections, synced here."""
+        await self.runner.run_claims(claims)
 
     def user(self, user_id: int) -> asyncio.Task[SyncSummary]:
-        """Sync every connection of a user in the background ("sync all")."""
+        """Sync every connection of a user now, for a caller that waits on it (an analysis
+        asked for on fresh data); a second caller joins the running task."""
         running = self._users.get(user_id)
         if running is not None and not running.done():
             return running
         task = asyncio.create_task(self.engine.sync_user(user_id))
         self._users[user_id] = task
-        task.add_done_callback(lambda t: self._finished("user", user_id, t))
+        self._keep(task, "sync.user.inline", user_id)
         return task
 
-    def syncing_user(self, user_id: int) -> bool:
-        running = self._users.get(user_id)
-        return running is not None and not running.done()
+    def _keep(self, task: asyncio.Task[Any], scope: str, key: int) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._finished(scope, key, t))
 
     def _finished(self, scope: str, key: int, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
         if task.cancelled():
             return
         error = task.exception()
@@ -58,17 +86,101 @@ class BackgroundSyncs:
 
     async def drain(self) -> None:
         """Wait for every running sync (tests, shutdown)."""
-        while True:
-            running = [
-                t for t in (*self._connections.values(), *self._users.values()) if not t.done()
-            ]
-            if not running:
-                return
+        while running := [t for t in self._tasks if not t.done()]:
             await asyncio.gather(*running, return_exceptions=True)
 
     async def close(self) -> None:
-        for task in (*self._connections.values(), *self._users.values()):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(
-            *self._connections.values(), *self._users.values(), return_exceptions=True
-        )
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class CeleryJobs(JobQueue):
+    """Jobs enqueued to the Celery workers (`brokerlink worker`) over the Redis broker."""
+
+    def __init__(
+        self,
+        app: Celery,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        schedule: SyncSchedule,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(sessionmaker, schedule, clock=clock or utcnow)
+        self.app = app
+
+    async def dispatch(self, job: Job) -> None:
+        await asyncio.to_thread(self.app.send_task, job.kind.value, args=job.to_args())
+
+    async def enqueue_claims(self, claims: Sequence[Claim]) -> None:
+        """`brokerlink beat`'s dispatch: one job per claimed connection (already marked)."""
+
+        def send() -> None:
+            for claim in claims:
+                job = Job(JobKind.SYNC_CONNECTION, claim.connection_id, claim.claimed_at)
+                self.app.send_task(job.kind.value, args=job.to_args())
+
+        await asyncio.to_thread(send)
+
+
+# -- the Celery tasks (run on a worker; `brokerlink.worker` holds the process's runtime) -------
+
+# Technical failures under the job (the store or the network went away): retried with backoff.
+# A provider's own failure is not among them: the engine records it and the schedule backs off.
+RETRY_ON = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": RETRY_ON,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
+
+
+def _execute(task: Task, kind: JobKind, key: int, requested_at: str) -> dict[str, Any]:
+    from brokerlink.worker import runtime  # the worker's process state, built on first use
+
+    rt = runtime()
+    job = Job.from_args(kind, key, requested_at)
+    result = rt.run(rt.runner.run(job))
+    if result.busy:
+        if task.request.retries < rt.busy_retries:
+            log.info("sync.job.busy", job=kind.value, key=key, connections=result.busy)
+            raise task.retry(countdown=rt.busy_retry_seconds, max_retries=rt.busy_retries)
+        rt.run(rt.runner.give_up(result.busy))
+    summary = result.summary
+    return {
+        "done_already": result.done_already,
+        "connections": len(summary.connections),
+        "ok": summary.connections_ok,
+        "busy": result.busy,
+    }
+
+
+@shared_task(name=JobKind.SYNC_CONNECTION.value, **TASK_OPTIONS)
+def sync_connection(self: Task, connection_id: int, requested_at: str) -> dict[str, Any]:
+    return _execute(self, JobKind.SYNC_CONNECTION, connection_id, requested_at)
+
+
+@shared_task(name=JobKind.SYNC_USER.value, **TASK_OPTIONS)
+def sync_user(self: Task, user_id: int, requested_at: str) -> dict[str, Any]:
+    return _execute(self, JobKind.SYNC_USER, user_id, requested_at)
+
+
+@shared_task(name=JobKind.FIRST_SYNC.value, **TASK_OPTIONS)
+def first_sync(self: Task, connection_id: int, requested_at: str) -> dict[str, Any]:
+    return _execute(self, JobKind.FIRST_SYNC, connection_id, requested_at)
+
+
+@shared_task(name=JobKind.REFRESH_FOLLOWUP.value, **TASK_OPTIONS)
+def refresh_followup(self: Task, connection_id: int, requested_at: str) -> dict[str, Any]:
+    return _execute(self, JobKind.REFRESH_FOLLOWUP, connection_id, requested_at)
+
+
+@shared_task(name=JobKind.WEBHOOK_FOLLOWUP.value, **TASK_OPTIONS)
+def webhook_followup(self: Task, connection_id: int, requested_at: str) -> dict[str, Any]:
+    return _execute(self, JobKind.WEBHOOK_FOLLOWUP, connection_id, requested_at)

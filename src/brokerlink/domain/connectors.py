@@ -20,7 +20,7 @@ from .models import (
     RefreshResult,
 )
 
-__all__ = ["InvestmentsConnector", "TradingConnector"]
+__all__ = ["InvestmentsConnector", "SyncReads", "TradingConnector"]
 
 
 @runtime_checkable
@@ -43,6 +43,18 @@ class InvestmentsConnector(Protocol):
     async def refresh(self, user_id: str, connection_id: str) -> RefreshResult:
         """Ask the provider to re-pull the institution's data. May be billed by the provider."""
         ...
+
+
+@runtime_checkable
+class SyncReads(Protocol):
+    """Optional: reads a sync makes in fewer provider calls than the general-purpose ones.
+
+    `list_accounts_for_sync` answers what `list_accounts` does, except what only linking needs
+    (the accounts' capabilities, left at their defaults): a sync keeps each stored account's
+    own. The sync engine uses it where a connector has it.
+    """
+
+    async def list_accounts_for_sync(self, user_id: str) -> list[AccountSummary]: ...
 
 
 @runtime_checkable

@@ -1,7 +1,10 @@
 """The sync engine: every connection's accounts and positions into the store, nothing lost.
 
 For each user and provider the engine asks the provider for the user's accounts once, then each
-account's holdings, and replaces that account's stored positions in one transaction. The
+account's holdings, and replaces that account's stored positions in one transaction. A
+connector with `SyncReads` lists the accounts without their capabilities (a stored account keeps
+its own): for SnapTrade that is `GET /accounts` alone, so a user's sync costs 1 + 2 calls per
+account (positions/all and balances). The
 provider on the connection's record decides which connector is used (the run-time router); a
 failure on one account or connection never stops the others and never removes stored data:
 
@@ -26,7 +29,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.db.session import transaction
-from brokerlink.domain.connectors import InvestmentsConnector
+from brokerlink.domain.connectors import InvestmentsConnector, SyncReads
 from brokerlink.domain.enums import Provider
 from brokerlink.domain.errors import (
     AuthFailed,
@@ -273,7 +276,14 @@ class SyncEngine:
         try:
             async with slot:
                 summary.provider_calls += 1
-                accounts = await connector.list_accounts(str(user_id))
+                # The listing without capabilities, unless a hook derives them from the rows.
+                list_accounts = (
+                    connector.list_accounts_for_sync
+                    if isinstance(connector, SyncReads)
+                    and self.capabilities_for is _no_capabilities
+                    else connector.list_accounts
+                )
+                accounts = await list_accounts(str(user_id))
         except Exception as error:  # noqa: BLE001 - every failure is recorded, none is fatal
             # A user-wide re-link carries a reason meant for people; keep it plain.
             reason = error.message if isinstance(error, UserReconnectRequired) else _reason(error)

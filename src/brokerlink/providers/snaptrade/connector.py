@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from brokerlink.domain.connectors import InvestmentsConnector, TradingConnector
+from brokerlink.domain.connectors import InvestmentsConnector, SyncReads, TradingConnector
 from brokerlink.domain.enums import OrderStatus, Provider
 from brokerlink.domain.models import (
     AccountSummary,
@@ -211,6 +211,19 @@ class SnapTradeConnector:
 
     # -- accounts and holdings --------------------------------------------------------------
 
+    async def list_accounts_for_sync(self, user_id: str) -> list[AccountSummary]:
+        """The user's accounts in one call (`GET /accounts`), without their capabilities.
+
+        Capabilities need the authorizations as well; a sync never reads them (a stored
+        account keeps its own), so it saves that call on every user.
+        """
+        if not await self._registered(user_id):
+            return []
+        accounts = await self._as_user(user_id, self.client.list_accounts)
+        return [
+            normalize.from_snaptrade_account(raw, field=f"[{i}]") for i, raw in enumerate(accounts)
+        ]
+
     async def list_accounts(self, user_id: str) -> list[AccountSummary]:
         if not await self._registered(user_id):
             return []
@@ -358,6 +371,8 @@ class SnapTradeConnector:
 
 
 if TYPE_CHECKING:
-    # mypy proves the connector satisfies both neutral contracts, signature for signature.
-    def _conforms(c: SnapTradeConnector) -> tuple[InvestmentsConnector, TradingConnector]:
-        return c, c
+    # mypy proves the connector satisfies the neutral contracts, signature for signature.
+    def _conforms(
+        c: SnapTradeConnector,
+    ) -> tuple[InvestmentsConnector, TradingConnector, SyncReads]:
+        return c, c, c

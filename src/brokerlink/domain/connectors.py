@@ -6,6 +6,7 @@ raises a `domain.errors.ProviderError`: an empty list always means "there is not
 "could not fetch".
 """
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from .enums import Provider
@@ -51,10 +52,14 @@ class SyncReads(Protocol):
 
     `list_accounts_for_sync` answers what `list_accounts` does, except what only linking needs
     (the accounts' capabilities, left at their defaults): a sync keeps each stored account's
-    own. The sync engine uses it where a connector has it.
+    own. `holdings_unchanged` says whether the holdings a listed account has now are the ones
+    stored (dated `stored_as_of`), so that reading them again would return the same answer.
+    The sync engine uses both where a connector has them.
     """
 
     async def list_accounts_for_sync(self, user_id: str) -> list[AccountSummary]: ...
+
+    def holdings_unchanged(self, row: AccountSummary, stored_as_of: datetime | None) -> bool: ...
 
 
 @runtime_checkable

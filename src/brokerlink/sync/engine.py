@@ -1,10 +1,7 @@
 """The sync engine: every connection's accounts and positions into the store, nothing lost.
 
 For each user and provider the engine asks the provider for the user's accounts once, then each
-account's holdings, and replaces that account's stored positions in one transaction. A
-connector with `SyncReads` lists the accounts without their capabilities (a stored account keeps
-its own): for SnapTrade that is `GET /accounts` alone, so a user's sync costs 1 + 2 calls per
-account (positions/all and balances). The
+account's holdings, and replaces that account's stored positions in one transaction. The
 provider on the connection's record decides which connector is used (the run-time router); a
 failure on one account or connection never stops the others and never removes stored data:
 
@@ -12,6 +9,12 @@ failure on one account or connection never stops the others and never removes st
     the provider wants a login → account `broken` and connection `broken`, with the reason
     the payload is malformed   → treated as a failed fetch (fails closed)
     an account disappears      → kept, marked `stale` ("no longer reported")
+
+A connector with `SyncReads` saves calls: it lists the accounts without their capabilities (a
+stored account keeps its own; for SnapTrade that is `GET /accounts` alone, so a first sync costs
+1 + 2 calls per account, positions/all and balances), and it says when an account's holdings
+are the ones stored (SnapTrade's Daily plan: not re-synced since), which are then not read
+again, only marked synced. A stale or broken account is always read.
 
 Nothing a connection returns is filtered by routing after the fetch. Concurrency is bounded per
 provider; the connectors' own limiters keep the request rate under the provider's limits.
@@ -22,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -38,7 +40,7 @@ from brokerlink.domain.errors import (
     UserReconnectRequired,
 )
 from brokerlink.domain.models import AccountSummary, Capabilities, Position
-from brokerlink.models import Account, Connection, ConnectionStatus
+from brokerlink.models import Account, AccountSyncStatus, Connection, ConnectionStatus
 from brokerlink.repositories import (
     AccountRepository,
     ConnectionRepository,
@@ -47,6 +49,8 @@ from brokerlink.repositories import (
 )
 from brokerlink.routing.router import provider_for_account
 from brokerlink.sync.lease import SyncLease
+from brokerlink.sync.relink import adopt_relinked
+from brokerlink.sync.summary import AccountOutcome, ConnectionOutcome, SyncSummary
 
 __all__ = ["AccountOutcome", "ConnectionOutcome", "SyncEngine", "SyncSummary"]
 
@@ -58,60 +62,6 @@ CapabilitiesFor = Callable[[Connection, AccountSummary], Capabilities]
 def _no_capabilities(_connection: Connection, _account: AccountSummary) -> Capabilities:
     # Accounts first seen by a sync get no trading until the link flow derives their flags.
     return Capabilities()
-
-
-@dataclass
-class AccountOutcome:
-    provider_account_id: str
-    ok: bool
-    positions: int = 0
-    error: str | None = None
-
-
-@dataclass
-class ConnectionOutcome:
-    connection_id: int
-    provider: Provider
-    ok: bool
-    error: str | None = None
-    broken: bool = False
-    accounts: list[AccountOutcome] = field(default_factory=list)
-    # Not fetched: another task or process holds the connection's sync lease.
-    skipped: bool = False
-
-
-@dataclass
-class SyncSummary:
-    """What a run did: per connection, and totals the CLI prints."""
-
-    connections: list[ConnectionOutcome] = field(default_factory=list)
-    provider_calls: int = 0
-    seconds: float = 0.0
-
-    @property
-    def connections_ok(self) -> int:
-        return sum(1 for c in self.connections if c.ok)
-
-    @property
-    def connections_failed(self) -> int:
-        return sum(1 for c in self.connections if not c.ok)
-
-    @property
-    def accounts_synced(self) -> int:
-        return sum(1 for c in self.connections for a in c.accounts if a.ok)
-
-    @property
-    def positions_written(self) -> int:
-        return sum(a.positions for c in self.connections for a in c.accounts)
-
-    @property
-    def calls_per_account(self) -> float:
-        accounts = sum(len(c.accounts) for c in self.connections)
-        return self.provider_calls / accounts if accounts else 0.0
-
-    def merge(self, other: SyncSummary) -> None:
-        self.connections.extend(other.connections)
-        self.provider_calls += other.provider_calls
 
 
 def _reason(error: BaseException) -> str:
@@ -372,6 +322,10 @@ class SyncEngine:
         summary: SyncSummary,
         reported: frozenset[str] = frozenset(),
     ) -> AccountOutcome:
+        if isinstance(connector, SyncReads):
+            unchanged = await self._confirm_unchanged(connector, connection_id, summary_row)
+            if unchanged is not None:
+                return unchanged
         outcome = AccountOutcome(summary_row.account_id, ok=False)
         try:
             async with slot:
@@ -391,7 +345,7 @@ class SyncEngine:
             async with self._claims, transaction(self.sessionmaker) as session:
                 accounts = AccountRepository.from_session(session)
                 if await accounts.get_by_provider_id(connection_id, summary_row.account_id) is None:
-                    await self._adopt_relinked(
+                    await adopt_relinked(
                         session, user_id, connection_id, summary_row, positions, reported
                     )
                 account_id = (await self._upsert_account(session, connection_id, summary_row)).id
@@ -418,63 +372,24 @@ class SyncEngine:
         log.info("sync.account.completed", account_id=account_id, positions=outcome.positions)
         return outcome
 
-    async def _adopt_relinked(
-        self,
-        session: AsyncSession,
-        user_id: int,
-        connection_id: int,
-        row: AccountSummary,
-        positions: Sequence[Position],
-        reported: frozenset[str],
-    ) -> None:
-        """A provider account we have not seen may be one we have, re-linked under a new id.
-
-        Matched by fingerprint: same user, provider and institution, same number mask and type,
-        compatible currency, and overlapping holdings. The stored account then takes the new
-        upstream id (and connection), keeping its history and manual edits, instead of
-        appearing twice.
-        """
-        if not row.number_mask:
-            return
-        connections = ConnectionRepository.from_session(session)
-        connection = await connections.get(connection_id)
-        assert connection is not None
-        new_tickers = {p.instrument.symbol for p in positions if p.instrument.symbol}
-        positions_repo = PositionRepository.from_session(session)
-        for candidate in await AccountRepository.from_session(session).list_for_user(user_id):
-            if candidate.number_mask != row.number_mask or candidate.type is not row.type:
-                continue
-            if candidate.currency and row.currency and candidate.currency != row.currency:
-                continue
-            if candidate.connection_id == connection_id and (
-                candidate.provider_account_id in reported
-            ):
-                continue  # still reported under its own id: a different account
-            owner = await connections.get(candidate.connection_id)
+    async def _confirm_unchanged(
+        self, connector: SyncReads, connection_id: int, row: AccountSummary
+    ) -> AccountOutcome | None:
+        """A fresh stored account whose holdings the provider has not re-synced since: its
+        listing is stored and it is marked synced, without reading the holdings again."""
+        async with transaction(self.sessionmaker) as session:
+            accounts = AccountRepository.from_session(session)
+            stored = await accounts.get_by_provider_id(connection_id, row.account_id)
             if (
-                owner is None
-                or owner.provider is not connection.provider
-                or not owner.institution_slug
-                or owner.institution_slug != connection.institution_slug
+                stored is None
+                or stored.sync_status is not AccountSyncStatus.FRESH
+                or not connector.holdings_unchanged(row, stored.data_as_of)
             ):
-                continue
-            if owner.id != connection_id and owner.status is ConnectionStatus.ACTIVE:
-                continue  # a working link of its own: not a re-link
-            old_tickers = {p.ticker for p in await positions_repo.list_for_account(candidate.id)}
-            if old_tickers and new_tickers:
-                overlap = len(old_tickers & new_tickers) / min(len(old_tickers), len(new_tickers))
-                if overlap < 0.5:
-                    continue
-            log.info(
-                "sync.account.relinked",
-                account_id=candidate.id,
-                old=candidate.provider_account_id,
-                new=row.account_id,
-            )
-            candidate.connection_id = connection_id
-            candidate.provider_account_id = row.account_id
-            await session.flush()
-            return
+                return None
+            account = await self._upsert_account(session, connection_id, row)
+            await accounts.mark_fresh(account, synced_at=self.clock(), data_as_of=stored.data_as_of)
+        log.info("sync.account.unchanged", account_id=account.id)
+        return AccountOutcome(row.account_id, ok=True, unchanged=True)
 
     async def _upsert_account(
         self, session: AsyncSession, connection_id: int, row: AccountSummary

@@ -279,8 +279,11 @@ class SyncEngine:
         async def one_connection(key: str, cid: int) -> ConnectionOutcome:
             outcome = ConnectionOutcome(cid, provider, True)
             reported = frozenset(a.account_id for a in grouped[key])
+            unchanged = await self._unchanged(connector, cid, grouped[key])
             account_jobs = [
-                self._sync_account(connector, slot, user_id, cid, a, summary, reported)
+                self._confirm_unchanged(cid, a)
+                if a.account_id in unchanged
+                else self._sync_account(connector, slot, user_id, cid, a, summary, reported)
                 for a in grouped[key]
             ]
             outcome.accounts = list(await asyncio.gather(*account_jobs))
@@ -322,10 +325,6 @@ class SyncEngine:
         summary: SyncSummary,
         reported: frozenset[str] = frozenset(),
     ) -> AccountOutcome:
-        if isinstance(connector, SyncReads):
-            unchanged = await self._confirm_unchanged(connector, connection_id, summary_row)
-            if unchanged is not None:
-                return unchanged
         outcome = AccountOutcome(summary_row.account_id, ok=False)
         try:
             async with slot:
@@ -372,22 +371,36 @@ class SyncEngine:
         log.info("sync.account.completed", account_id=account_id, positions=outcome.positions)
         return outcome
 
-    async def _confirm_unchanged(
-        self, connector: SyncReads, connection_id: int, row: AccountSummary
-    ) -> AccountOutcome | None:
-        """A fresh stored account whose holdings the provider has not re-synced since: its
-        listing is stored and it is marked synced, without reading the holdings again."""
+    async def _unchanged(
+        self, connector: InvestmentsConnector, connection_id: int, rows: Sequence[AccountSummary]
+    ) -> set[str]:
+        """The listed accounts whose stored holdings are fresh and still the provider's."""
+        if not isinstance(connector, SyncReads):
+            return set()
         async with transaction(self.sessionmaker) as session:
-            accounts = AccountRepository.from_session(session)
-            stored = await accounts.get_by_provider_id(connection_id, row.account_id)
-            if (
-                stored is None
-                or stored.sync_status is not AccountSyncStatus.FRESH
-                or not connector.holdings_unchanged(row, stored.data_as_of)
-            ):
-                return None
+            stored = {
+                a.provider_account_id: a
+                for a in await AccountRepository.from_session(session).list_for_connection(
+                    connection_id
+                )
+                if a.sync_status is AccountSyncStatus.FRESH
+            }
+        return {
+            row.account_id
+            for row in rows
+            if row.account_id in stored
+            and connector.holdings_unchanged(row, stored[row.account_id].data_as_of)
+        }
+
+    async def _confirm_unchanged(self, connection_id: int, row: AccountSummary) -> AccountOutcome:
+        """Store the listing and mark the account synced; its holdings are not read again."""
+        async with transaction(self.sessionmaker) as session:
             account = await self._upsert_account(session, connection_id, row)
-            await accounts.mark_fresh(account, synced_at=self.clock(), data_as_of=stored.data_as_of)
+            await AccountRepository.from_session(session).mark_fresh(
+                account,
+                synced_at=self.clock(),
+                data_as_of=None,  # keeps its data_as_of
+            )
         log.info("sync.account.unchanged", account_id=account.id)
         return AccountOutcome(row.account_id, ok=True, unchanged=True)
 

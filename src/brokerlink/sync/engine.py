@@ -215,6 +215,15 @@ class SyncEngine:
             repo = ConnectionRepository.from_session(session)
             loaded = [await repo.get(cid) for cid in connection_ids]
             connections = {c.provider_connection_id: c.id for c in loaded if c is not None}
+            # What is stored fresh, and as of when: holdings the provider has not re-synced
+            # since are not read again (`SyncReads`). The lease keeps it true until we write.
+            fresh: dict[tuple[int, str], datetime | None] = {}
+            if isinstance(connector, SyncReads):
+                accounts_repo = AccountRepository.from_session(session)
+                for cid in connections.values():
+                    for a in await accounts_repo.list_for_connection(cid):
+                        if a.sync_status is AccountSyncStatus.FRESH:
+                            fresh[(cid, a.provider_account_id)] = a.data_as_of
         if connector is None:
             error = f"no {provider.value} connector is configured"
             for cid in connections.values():
@@ -279,7 +288,13 @@ class SyncEngine:
         async def one_connection(key: str, cid: int) -> ConnectionOutcome:
             outcome = ConnectionOutcome(cid, provider, True)
             reported = frozenset(a.account_id for a in grouped[key])
-            unchanged = await self._unchanged(connector, cid, grouped[key])
+            unchanged = {
+                a.account_id
+                for a in grouped[key]
+                if (cid, a.account_id) in fresh
+                and isinstance(connector, SyncReads)
+                and connector.holdings_unchanged(a, fresh[(cid, a.account_id)])
+            }
             account_jobs = [
                 self._confirm_unchanged(cid, a)
                 if a.account_id in unchanged
@@ -370,27 +385,6 @@ class SyncEngine:
         outcome.ok = True
         log.info("sync.account.completed", account_id=account_id, positions=outcome.positions)
         return outcome
-
-    async def _unchanged(
-        self, connector: InvestmentsConnector, connection_id: int, rows: Sequence[AccountSummary]
-    ) -> set[str]:
-        """The listed accounts whose stored holdings are fresh and still the provider's."""
-        if not isinstance(connector, SyncReads):
-            return set()
-        async with transaction(self.sessionmaker) as session:
-            stored = {
-                a.provider_account_id: a
-                for a in await AccountRepository.from_session(session).list_for_connection(
-                    connection_id
-                )
-                if a.sync_status is AccountSyncStatus.FRESH
-            }
-        return {
-            row.account_id
-            for row in rows
-            if row.account_id in stored
-            and connector.holdings_unchanged(row, stored[row.account_id].data_as_of)
-        }
 
     async def _confirm_unchanged(self, connection_id: int, row: AccountSummary) -> AccountOutcome:
         """Store the listing and mark the account synced; its holdings are not read again."""

@@ -11,7 +11,9 @@ keeps under the same limit. Printed:
   >= 0.9;
 - the speed-up over a sequential loop over connections, measured on a sample of users in the
   same run and scaled to all of them;
-- 429s received (target 0) and provider requests per account.
+- 429s received (target 0) and provider requests per account, counted at the sandbox
+  (`/sandbox/requests`), per operation, for the first sync and for a second one right after
+  (on SnapTrade's Daily plan a sync reads no holdings SnapTrade has not re-synced).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 import httpx
 from tests.fixtures.postgres_server import start_postgres
@@ -96,6 +100,24 @@ async def _setup(users: int, db_url: str, base_url: str, window: float) -> tuple
     return secrets, ids
 
 
+def _operation(key: str) -> str:
+    """`GET /accounts/<uuid>/balances` -> `GET /accounts/{id}/balances`."""
+    return re.sub(r"/[0-9a-f]{8}-[0-9a-f-]{27}", "/{id}", key)
+
+
+def sandbox_counts(base_url: str, *, reset: bool = False) -> Counter[str]:
+    """Requests per operation as the sandbox counted them (reset first with `reset`)."""
+    if reset:
+        httpx.delete(f"{base_url}/sandbox/requests").raise_for_status()
+        return Counter()
+    answer = httpx.get(f"{base_url}/sandbox/requests")
+    answer.raise_for_status()
+    counts: Counter[str] = Counter()
+    for key, n in answer.json()["counts"].items():
+        counts[_operation(key)] += n
+    return counts
+
+
 async def _sync(
     db_url: str,
     base_url: str,
@@ -106,10 +128,12 @@ async def _sync(
     users: list[int] | None,
     concurrency: int,
     user_concurrency: int,
+    plan: Literal["daily", "realtime"] | None = "daily",
 ) -> tuple[float, Counter[int], int]:
     engine = create_engine(db_url)
     sessionmaker = create_sessionmaker(engine)
     httpx.put(f"{base_url}/sandbox/faults", json={"latency": latency}).raise_for_status()
+    sandbox_counts(base_url, reset=True)
     wire = Counting(httpx.AsyncHTTPTransport())
     async with SnapTradeClient(
         CLIENT_ID,
@@ -118,7 +142,7 @@ async def _sync(
         transport=wire,
         rate_limiter=RateLimiter(LIMIT, window=window),
     ) as client:
-        connector = SnapTradeConnector(client, secrets)  # type: ignore[arg-type]
+        connector = SnapTradeConnector(client, secrets, plan=plan)  # type: ignore[arg-type]
         sync = SyncEngine(
             sessionmaker,
             {Provider.SNAPTRADE: connector},
@@ -181,7 +205,21 @@ def main() -> None:
                 )
             )
             requests = sum(statuses.values())
+            first_counts = sandbox_counts(base_url)
             bound = requests / (LIMIT / args.window)
+            time.sleep(args.window)
+            _, again, again_failed = asyncio.run(
+                _sync(
+                    db_url,
+                    base_url,
+                    secrets,
+                    users=None,
+                    concurrency=64,
+                    user_concurrency=32,
+                    **run,
+                )
+            )
+            again_counts = sandbox_counts(base_url)
             sample = ids[: args.sample]
             time.sleep(args.window)
             seq_elapsed, _, _ = asyncio.run(
@@ -192,6 +230,7 @@ def main() -> None:
                     users=sample,
                     concurrency=1,
                     user_concurrency=1,
+                    plan=None,  # reads every account, as the first sync did
                     **run,
                 )
             )
@@ -207,8 +246,19 @@ def main() -> None:
         f"sandbox latency {args.latency * 1000:.0f} ms; "
         f"limit {LIMIT} requests per {args.window:g} s"
     )
-    print(f"requests {requests} ({requests / accounts:.2f} per account); 429s {statuses[429]}")
-    print(f"failed connections {failed}")
+    seen = sum(first_counts.values())
+    print(
+        f"first sync: requests at the sandbox {seen} ({seen / accounts:.2f} per account; "
+        f"{requests} sent by the client); 429s {statuses[429]}; failed connections {failed}"
+    )
+    for operation, n in sorted(first_counts.items()):
+        print(f"  {operation}: {n} ({n / accounts:.2f} per account)")
+    seen_again = sum(again_counts.values())
+    print(
+        f"second sync, nothing re-synced at SnapTrade (Daily plan): requests {seen_again} "
+        f"({seen_again / accounts:.2f} per account); 429s {again[429]}; "
+        f"failed connections {again_failed}"
+    )
     print(
         f"lower bound {bound:.1f} s (requests / {LIMIT} per {args.window:g} s), actual "
         f"{elapsed:.1f} s, bound/actual {bound / elapsed:.2f}"

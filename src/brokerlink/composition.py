@@ -222,13 +222,21 @@ async def open_clients(
 
 
 def _connectors(
-    clients: Clients, secrets: SecretStore, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    clients: Clients,
+    secrets: SecretStore,
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> Connectors:
-    """Connectors over the clients. Plaid finds its Items through the store's connections."""
+    """Connectors over the clients. Plaid finds its Items through the store's connections;
+    SnapTrade knows the data plan (on "daily" a sync skips holdings SnapTrade has not
+    re-read since the last one)."""
     found = Connectors()
     if clients.snaptrade is not None:
         found.snaptrade = SnapTradeConnector(
-            clients.snaptrade, secrets, institution_lookup=load_coverage().slug_for_snaptrade
+            clients.snaptrade,
+            secrets,
+            institution_lookup=load_coverage().slug_for_snaptrade,
+            plan=settings.snaptrade_plan,
         )
     if clients.plaid is not None:
         found.plaid = PlaidConnector(clients.plaid, secrets, items=ConnectionItems(sessionmaker))
@@ -249,7 +257,7 @@ async def provider_connectors(
     async with open_clients(
         settings, snaptrade_url=snaptrade_url, plaid_url=plaid_url, sandbox=sandbox
     ) as clients:
-        yield _connectors(clients, secrets, sessionmaker)
+        yield _connectors(settings, clients, secrets, sessionmaker)
 
 
 class LinkStateKeyMissing(ConfigurationError):
@@ -363,7 +371,7 @@ async def open_services(
             snaptrade_credentials=snaptrade_credentials,
             snaptrade_rotation=rotation,
         ) as clients:
-            connectors = _connectors(clients, secrets, sessionmaker)
+            connectors = _connectors(settings, clients, secrets, sessionmaker)
             yield Services(
                 settings=settings,
                 engine=engine,

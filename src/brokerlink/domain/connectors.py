@@ -6,6 +6,7 @@ raises a `domain.errors.ProviderError`: an empty list always means "there is not
 "could not fetch".
 """
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from .enums import Provider
@@ -20,7 +21,7 @@ from .models import (
     RefreshResult,
 )
 
-__all__ = ["InvestmentsConnector", "TradingConnector"]
+__all__ = ["InvestmentsConnector", "SyncReads", "TradingConnector"]
 
 
 @runtime_checkable
@@ -43,6 +44,22 @@ class InvestmentsConnector(Protocol):
     async def refresh(self, user_id: str, connection_id: str) -> RefreshResult:
         """Ask the provider to re-pull the institution's data. May be billed by the provider."""
         ...
+
+
+@runtime_checkable
+class SyncReads(Protocol):
+    """Optional: reads a sync makes in fewer provider calls than the general-purpose ones.
+
+    `list_accounts_for_sync` answers what `list_accounts` does, except what only linking needs
+    (the accounts' capabilities, left at their defaults): a sync keeps each stored account's
+    own. `holdings_unchanged` says whether the holdings a listed account has now are the ones
+    stored (dated `stored_as_of`), so that reading them again would return the same answer.
+    The sync engine uses both where a connector has them.
+    """
+
+    async def list_accounts_for_sync(self, user_id: str) -> list[AccountSummary]: ...
+
+    def holdings_unchanged(self, row: AccountSummary, stored_as_of: datetime | None) -> bool: ...
 
 
 @runtime_checkable

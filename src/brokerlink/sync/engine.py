@@ -10,6 +10,12 @@ failure on one account or connection never stops the others and never removes st
     the payload is malformed   → treated as a failed fetch (fails closed)
     an account disappears      → kept, marked `stale` ("no longer reported")
 
+A connector with `SyncReads` saves calls: it lists the accounts without their capabilities (a
+stored account keeps its own; for SnapTrade that is `GET /accounts` alone, so a first sync costs
+1 + 2 calls per account, positions/all and balances), and it says when an account's holdings
+are the ones stored (SnapTrade's Daily plan: not re-synced since), which are then not read
+again, only marked synced. A stale or broken account is always read.
+
 Nothing a connection returns is filtered by routing after the fetch. Concurrency is bounded per
 provider; the connectors' own limiters keep the request rate under the provider's limits.
 """
@@ -19,14 +25,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.db.session import transaction
-from brokerlink.domain.connectors import InvestmentsConnector
+from brokerlink.domain.connectors import InvestmentsConnector, SyncReads
 from brokerlink.domain.enums import Provider
 from brokerlink.domain.errors import (
     AuthFailed,
@@ -35,7 +40,7 @@ from brokerlink.domain.errors import (
     UserReconnectRequired,
 )
 from brokerlink.domain.models import AccountSummary, Capabilities, Position
-from brokerlink.models import Account, Connection, ConnectionStatus
+from brokerlink.models import Account, AccountSyncStatus, Connection, ConnectionStatus
 from brokerlink.repositories import (
     AccountRepository,
     ConnectionRepository,
@@ -44,6 +49,8 @@ from brokerlink.repositories import (
 )
 from brokerlink.routing.router import provider_for_account
 from brokerlink.sync.lease import DEFAULT_LEASE, SyncLease
+from brokerlink.sync.relink import adopt_relinked
+from brokerlink.sync.summary import AccountOutcome, ConnectionOutcome, SyncSummary
 
 __all__ = ["AccountOutcome", "ConnectionOutcome", "SyncEngine", "SyncSummary"]
 
@@ -55,60 +62,6 @@ CapabilitiesFor = Callable[[Connection, AccountSummary], Capabilities]
 def _no_capabilities(_connection: Connection, _account: AccountSummary) -> Capabilities:
     # Accounts first seen by a sync get no trading until the link flow derives their flags.
     return Capabilities()
-
-
-@dataclass
-class AccountOutcome:
-    provider_account_id: str
-    ok: bool
-    positions: int = 0
-    error: str | None = None
-
-
-@dataclass
-class ConnectionOutcome:
-    connection_id: int
-    provider: Provider
-    ok: bool
-    error: str | None = None
-    broken: bool = False
-    accounts: list[AccountOutcome] = field(default_factory=list)
-    # Not fetched: another task or process holds the connection's sync lease.
-    skipped: bool = False
-
-
-@dataclass
-class SyncSummary:
-    """What a run did: per connection, and totals the CLI prints."""
-
-    connections: list[ConnectionOutcome] = field(default_factory=list)
-    provider_calls: int = 0
-    seconds: float = 0.0
-
-    @property
-    def connections_ok(self) -> int:
-        return sum(1 for c in self.connections if c.ok)
-
-    @property
-    def connections_failed(self) -> int:
-        return sum(1 for c in self.connections if not c.ok)
-
-    @property
-    def accounts_synced(self) -> int:
-        return sum(1 for c in self.connections for a in c.accounts if a.ok)
-
-    @property
-    def positions_written(self) -> int:
-        return sum(a.positions for c in self.connections for a in c.accounts)
-
-    @property
-    def calls_per_account(self) -> float:
-        accounts = sum(len(c.accounts) for c in self.connections)
-        return self.provider_calls / accounts if accounts else 0.0
-
-    def merge(self, other: SyncSummary) -> None:
-        self.connections.extend(other.connections)
-        self.provider_calls += other.provider_calls
 
 
 def _reason(error: BaseException) -> str:
@@ -269,6 +222,15 @@ class SyncEngine:
             repo = ConnectionRepository.from_session(session)
             loaded = [await repo.get(cid) for cid in connection_ids]
             connections = {c.provider_connection_id: c.id for c in loaded if c is not None}
+            # What is stored fresh, and as of when: holdings the provider has not re-synced
+            # since are not read again (`SyncReads`). The lease keeps it true until we write.
+            fresh: dict[tuple[int, str], datetime | None] = {}
+            if isinstance(connector, SyncReads):
+                accounts_repo = AccountRepository.from_session(session)
+                for cid in connections.values():
+                    for a in await accounts_repo.list_for_connection(cid):
+                        if a.sync_status is AccountSyncStatus.FRESH:
+                            fresh[(cid, a.provider_account_id)] = a.data_as_of
         if connector is None:
             error = f"no {provider.value} connector is configured"
             for cid in connections.values():
@@ -280,7 +242,14 @@ class SyncEngine:
         try:
             async with slot:
                 summary.provider_calls += 1
-                accounts = await connector.list_accounts(str(user_id))
+                # The listing without capabilities, unless a hook derives them from the rows.
+                list_accounts = (
+                    connector.list_accounts_for_sync
+                    if isinstance(connector, SyncReads)
+                    and self.capabilities_for is _no_capabilities
+                    else connector.list_accounts
+                )
+                accounts = await list_accounts(str(user_id))
         except Exception as error:  # noqa: BLE001 - every failure is recorded, none is fatal
             # A user-wide re-link carries a reason meant for people; keep it plain.
             reason = error.message if isinstance(error, UserReconnectRequired) else _reason(error)
@@ -330,8 +299,17 @@ class SyncEngine:
         async def one_connection(key: str, cid: int) -> ConnectionOutcome:
             outcome = ConnectionOutcome(cid, provider, True)
             reported = frozenset(a.account_id for a in grouped[key])
+            unchanged = {
+                a.account_id
+                for a in grouped[key]
+                if (cid, a.account_id) in fresh
+                and isinstance(connector, SyncReads)
+                and connector.holdings_unchanged(a, fresh[(cid, a.account_id)])
+            }
             account_jobs = [
-                self._sync_account(connector, slot, user_id, cid, a, summary, reported)
+                self._confirm_unchanged(cid, a)
+                if a.account_id in unchanged
+                else self._sync_account(connector, slot, user_id, cid, a, summary, reported)
                 for a in grouped[key]
             ]
             outcome.accounts = list(await asyncio.gather(*account_jobs))
@@ -392,7 +370,7 @@ class SyncEngine:
             async with self._claims, transaction(self.sessionmaker) as session:
                 accounts = AccountRepository.from_session(session)
                 if await accounts.get_by_provider_id(connection_id, summary_row.account_id) is None:
-                    await self._adopt_relinked(
+                    await adopt_relinked(
                         session, user_id, connection_id, summary_row, positions, reported
                     )
                 account_id = (await self._upsert_account(session, connection_id, summary_row)).id
@@ -419,63 +397,17 @@ class SyncEngine:
         log.info("sync.account.completed", account_id=account_id, positions=outcome.positions)
         return outcome
 
-    async def _adopt_relinked(
-        self,
-        session: AsyncSession,
-        user_id: int,
-        connection_id: int,
-        row: AccountSummary,
-        positions: Sequence[Position],
-        reported: frozenset[str],
-    ) -> None:
-        """A provider account we have not seen may be one we have, re-linked under a new id.
-
-        Matched by fingerprint: same user, provider and institution, same number mask and type,
-        compatible currency, and overlapping holdings. The stored account then takes the new
-        upstream id (and connection), keeping its history and manual edits, instead of
-        appearing twice.
-        """
-        if not row.number_mask:
-            return
-        connections = ConnectionRepository.from_session(session)
-        connection = await connections.get(connection_id)
-        assert connection is not None
-        new_tickers = {p.instrument.symbol for p in positions if p.instrument.symbol}
-        positions_repo = PositionRepository.from_session(session)
-        for candidate in await AccountRepository.from_session(session).list_for_user(user_id):
-            if candidate.number_mask != row.number_mask or candidate.type is not row.type:
-                continue
-            if candidate.currency and row.currency and candidate.currency != row.currency:
-                continue
-            if candidate.connection_id == connection_id and (
-                candidate.provider_account_id in reported
-            ):
-                continue  # still reported under its own id: a different account
-            owner = await connections.get(candidate.connection_id)
-            if (
-                owner is None
-                or owner.provider is not connection.provider
-                or not owner.institution_slug
-                or owner.institution_slug != connection.institution_slug
-            ):
-                continue
-            if owner.id != connection_id and owner.status is ConnectionStatus.ACTIVE:
-                continue  # a working link of its own: not a re-link
-            old_tickers = {p.ticker for p in await positions_repo.list_for_account(candidate.id)}
-            if old_tickers and new_tickers:
-                overlap = len(old_tickers & new_tickers) / min(len(old_tickers), len(new_tickers))
-                if overlap < 0.5:
-                    continue
-            log.info(
-                "sync.account.relinked",
-                account_id=candidate.id,
-                old=candidate.provider_account_id,
-                new=row.account_id,
+    async def _confirm_unchanged(self, connection_id: int, row: AccountSummary) -> AccountOutcome:
+        """Store the listing and mark the account synced; its holdings are not read again."""
+        async with transaction(self.sessionmaker) as session:
+            account = await self._upsert_account(session, connection_id, row)
+            await AccountRepository.from_session(session).mark_fresh(
+                account,
+                synced_at=self.clock(),
+                data_as_of=None,  # keeps its data_as_of
             )
-            candidate.connection_id = connection_id
-            candidate.provider_account_id = row.account_id
-            await session.flush()
-            return
+        log.info("sync.account.unchanged", account_id=account.id)
+        return AccountOutcome(row.account_id, ok=True, unchanged=True)
 
     async def _upsert_account(
         self, session: AsyncSession, connection_id: int, row: AccountSummary

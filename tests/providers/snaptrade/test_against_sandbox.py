@@ -8,7 +8,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from brokerlink.domain import InstrumentKind, OrderRequest, OrderSide
+from brokerlink.domain import Capabilities, InstrumentKind, OrderRequest, OrderSide
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.snaptrade import (
     SnapTradeAuthError,
@@ -84,6 +84,25 @@ class TestAgainstSandbox:
             assert all(p.ticker.startswith("CUR:") for p in cash)
             assert all(isinstance(p.quantity, Decimal) for p in holdings)
         assert transport.checked > 5
+
+    async def test_sync_listing_is_one_call_and_the_listing_without_capabilities(
+        self, connector, app
+    ):
+        await _connect(connector, "SCHWAB", "schwab")
+        await _connect(connector, "ALPACA", "alpaca")
+        full = await connector.list_accounts(APP_USER)
+        assert any(a.capabilities.trading for a in full)  # trade connections at trading brokers
+        app.state.sandbox.requests.reset()
+        lean = await connector.list_accounts_for_sync(APP_USER)
+        assert app.state.sandbox.requests.as_json() == {
+            "counts": {"GET /accounts": 1},
+            "total": 1,
+        }
+        assert lean == [a.model_copy(update={"capabilities": Capabilities()}) for a in full]
+
+    async def test_sync_listing_of_an_unregistered_user_calls_nothing(self, connector, app):
+        assert await connector.list_accounts_for_sync("never-registered") == []
+        assert app.state.sandbox.requests.as_json()["total"] == 0
 
     async def test_place_order_is_idempotent(self, connector):
         await _connect(connector, "SCHWAB", "schwab")

@@ -13,9 +13,9 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
-from brokerlink.domain.connectors import InvestmentsConnector, TradingConnector
+from brokerlink.domain.connectors import InvestmentsConnector, SyncReads, TradingConnector
 from brokerlink.domain.enums import OrderStatus, Provider
 from brokerlink.domain.models import (
     AccountSummary,
@@ -57,7 +57,9 @@ class SnapTradeConnector:
     """Domain-typed access to one application's SnapTrade users.
 
     `institution_lookup` maps a SnapTrade brokerage slug (`SCHWAB`) to the application's
-    institution slug; by default the slug is lower-cased.
+    institution slug; by default the slug is lower-cased. `plan` is the app's SnapTrade data
+    plan; only on the Daily plan does a sync skip reading holdings SnapTrade has not re-synced
+    (unknown, None, is treated as real-time: always read).
     """
 
     def __init__(
@@ -66,11 +68,13 @@ class SnapTradeConnector:
         secrets: SecretStore,
         *,
         institution_lookup: Callable[[str], str | None] | None = None,
+        plan: Literal["daily", "realtime"] | None = None,
     ) -> None:
         self.client = client
         self.secrets = secrets
         self.users = SnapTradeUsers(client, secrets)
         self._institution_lookup = institution_lookup
+        self.plan = plan
 
     @property
     def provider(self) -> Provider:
@@ -210,6 +214,32 @@ class SnapTradeConnector:
         )
 
     # -- accounts and holdings --------------------------------------------------------------
+
+    async def list_accounts_for_sync(self, user_id: str) -> list[AccountSummary]:
+        """The user's accounts in one call (`GET /accounts`), without their capabilities.
+
+        Capabilities need the authorizations as well; a sync never reads them (a stored
+        account keeps its own), so it saves that call on every user.
+        """
+        if not await self._registered(user_id):
+            return []
+        accounts = await self._as_user(user_id, self.client.list_accounts)
+        return [
+            normalize.from_snaptrade_account(raw, field=f"[{i}]") for i, raw in enumerate(accounts)
+        ]
+
+    def holdings_unchanged(self, row: AccountSummary, stored_as_of: datetime | None) -> bool:
+        """On the Daily plan, positions, balances and orders are SnapTrade's cached copy, which
+        changes only when SnapTrade syncs the brokerage (at link, daily, on a manual refresh:
+        the spec's `HoldingsStatus`), and the accounts listing dates that sync
+        (`sync_status.holdings.last_successful_sync`). Holdings stored as of that sync or later
+        are what reading them again would return. On a real-time plan they are read live."""
+        return (
+            self.plan == "daily"
+            and row.holdings_as_of is not None
+            and stored_as_of is not None
+            and row.holdings_as_of <= stored_as_of
+        )
 
     async def list_accounts(self, user_id: str) -> list[AccountSummary]:
         if not await self._registered(user_id):
@@ -358,6 +388,8 @@ class SnapTradeConnector:
 
 
 if TYPE_CHECKING:
-    # mypy proves the connector satisfies both neutral contracts, signature for signature.
-    def _conforms(c: SnapTradeConnector) -> tuple[InvestmentsConnector, TradingConnector]:
-        return c, c
+    # mypy proves the connector satisfies the neutral contracts, signature for signature.
+    def _conforms(
+        c: SnapTradeConnector,
+    ) -> tuple[InvestmentsConnector, TradingConnector, SyncReads]:
+        return c, c, c

@@ -168,6 +168,8 @@ class Account:
     created_at: float
     is_paper: bool
     institution_account_id: str
+    # A fill changes the holdings at once, as a sync of the account would: when it last did.
+    holdings_changed_at: float | None = None
 
     def total_value(self) -> Decimal:
         """Cash plus positions, in the base currency at the seed's fixed FX rates."""
@@ -858,6 +860,7 @@ class SandboxState:
         currency = order.symbol.currency
         account.cash[currency] = account.cash.get(currency, Decimal(0)) - sign * amount
         now = self.now()
+        account.holdings_changed_at = now
         order.status = "EXECUTED"
         order.execution_price = price
         order.filled_units = order.units

@@ -25,6 +25,7 @@ __all__ = [
     "balances",
     "brokerage",
     "error_body",
+    "holdings_synced",
     "isotime",
     "order",
     "order_v2",
@@ -151,9 +152,16 @@ def authorization(state: SandboxState, a: Authorization) -> JSON:
     }
 
 
+def holdings_synced(state: SandboxState, a: Account) -> float:
+    """When the account's holdings last changed: linked, refreshed, or a fill. Positions,
+    balances and orders never change without `sync_status.holdings` moving."""
+    refreshed = state.authorizations[a.authorization_id].last_refresh
+    return max(refreshed or a.created_at, a.created_at, a.holdings_changed_at or a.created_at)
+
+
 def account(state: SandboxState, a: Account) -> JSON:
     b = state.brokerages[a.slug]
-    synced = state.authorizations[a.authorization_id].last_refresh or a.created_at
+    synced = holdings_synced(state, a)
     acts = state.activities.get(a.id, [])
     first = min((x.trade_date for x in acts), default=None)
     return {
@@ -248,8 +256,7 @@ def _position(h: Holding) -> JSON:
 
 
 def positions(state: SandboxState, a: Account) -> JSON:
-    auth = state.authorizations[a.authorization_id]
-    as_of = max(auth.last_refresh or a.created_at, a.created_at)
+    as_of = holdings_synced(state, a)
     return {
         "results": [_position(h) for h in a.holdings],
         "data_freshness": {"as_of": isotime(as_of)},

@@ -2,7 +2,7 @@
 whether a sync job for it is queued.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02 14:00:00 UTC
 
 `next_sync_at` replaces "every connection older than the interval, checked by every process":
@@ -19,7 +19,7 @@ from alembic import op
 from brokerlink.db.types import UTCDateTime
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Operators and webhook events: an admin flag on users, and every webhook a provider sent.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-02 15:00:00 UTC
 
 `users.is_admin` (false for everyone; `brokerlink users admin EMAIL` sets it) opens the
@@ -18,7 +18,7 @@ from alembic import op
 from brokerlink.db.types import IdType, UTCDateTime
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

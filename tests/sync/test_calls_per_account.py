@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from brokerlink.domain import OrderRequest, OrderSide, Provider
 from brokerlink.models import AccountSyncStatus
@@ -245,3 +246,15 @@ class TestDailyPlanSkipsHoldingsSnapTradeHasNotResynced:
 
         assert sum(counts.values()) == 1 + 2 * 2
         assert summary.accounts_unchanged == 0
+
+
+async def test_syncing_one_connection_does_not_call_the_users_other_connections_unknown(stack):
+    user = await stack.new_user()
+    schwab = await stack.link(user, "schwab")
+    await stack.link(user, "alpaca")
+    engine = SyncEngine(stack.sessionmaker, {Provider.SNAPTRADE: stack.snaptrade})
+    with capture_logs() as logs:
+        outcome = await engine.sync_connection(schwab.connection.id)
+    assert outcome.ok
+    # Alpaca's accounts come in the same listing: a stored connection, not an unknown link.
+    assert [e for e in logs if e["event"] == "sync.connection.unknown"] == []

@@ -287,6 +287,14 @@ class SyncEngine:
             grouped.setdefault(account.connection_id, []).append(account)
         unknown = [key for key in grouped if key not in connections]
         if unknown:
+            # Accounts of the user's other stored connections (not in this run) are known.
+            async with transaction(self.sessionmaker) as session:
+                stored = {
+                    c.provider_connection_id
+                    for c in await ConnectionRepository.from_session(session).list_for_user(user_id)
+                }
+            unknown = [key for key in unknown if key not in stored]
+        if unknown:
             # Accounts under a connection we have no record of are reported, never dropped
             # silently: they belong to a link this product did not make or has forgotten.
             log.warning(

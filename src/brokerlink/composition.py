@@ -134,6 +134,7 @@ def _snaptrade_client(
             timeout=settings.snaptrade_timeout_seconds,
             retry=snaptrade_retry(settings),
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
+            rate_limit_window_seconds=settings.snaptrade_rate_limit_window_seconds,
             account_rate_limit_per_minute=settings.snaptrade_account_rate_limit_per_minute,
             credentials=rotation,
             limits=limits,
@@ -146,6 +147,7 @@ def _snaptrade_client(
             timeout=settings.snaptrade_timeout_seconds,
             retry=snaptrade_retry(settings),
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
+            rate_limit_window_seconds=settings.snaptrade_rate_limit_window_seconds,
             limits=limits,
         )
     return None

@@ -99,6 +99,15 @@ class Settings(BaseSettings):
             "SNAPTRADE_RATE_LIMIT_PER_MINUTE", "BROKERLINK_SNAPTRADE_RATE_LIMIT_PER_MINUTE"
         ),
     )
+    # The window that limit counts over: SnapTrade's is a minute. Shorter only against a sandbox
+    # whose window is scaled down the same way (`brokerlink sandbox snaptrade --rate-window`).
+    snaptrade_rate_limit_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=_env(
+            "SNAPTRADE_RATE_LIMIT_WINDOW_SECONDS", "BROKERLINK_SNAPTRADE_RATE_LIMIT_WINDOW_SECONDS"
+        ),
+    )
     # 10 per minute per account applies to personal keys only; 0 turns the account limit off.
     snaptrade_account_rate_limit_per_minute: int = Field(
         default=0,

@@ -16,12 +16,20 @@ async def _counts(http) -> dict:
 async def test_counted_per_operation_whatever_the_answer(api, http):
     item = await api.link_item()
     token = {"access_token": item["access_token"]}
-    assert (await http.delete("/sandbox-admin/requests")).json() == {"counts": {}, "total": 0}
+    assert (await http.delete("/sandbox-admin/requests")).json() == {
+        "counts": {},
+        "total": 0,
+        "rate_limited": 0,
+    }
     await api.ok("/accounts/get", token)
     await api.error("/accounts/get", token, status=500, headers={"X-Sandbox-Fault": "status=500"})
     await http.post("/accounts/get", json=token)  # no credentials: refused, but it arrived
     await http.get("/sandbox-admin/status")
-    assert await _counts(http) == {"counts": {"POST /accounts/get": 3}, "total": 3}
+    assert await _counts(http) == {
+        "counts": {"POST /accounts/get": 3},
+        "total": 3,
+        "rate_limited": 0,
+    }
 
 
 async def test_item_removed_though_the_answer_was_lost(api, http):

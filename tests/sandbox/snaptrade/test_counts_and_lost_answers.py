@@ -26,6 +26,13 @@ async def _users(api) -> list[str]:
 
 
 class TestRequestCounts:
+    async def test_answers_of_the_rate_limit_are_counted(self, app, api, http, user):
+        app.state.sandbox.rate_limit = 3  # the user's registration was the first
+        await http.delete("/sandbox/requests")
+        statuses = [(await api.get("/accounts", user=user)).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        assert (await _counts(http))["rate_limited"] == 1
+
     async def test_counted_per_operation_whatever_the_answer(self, api, http, user):
         await http.delete("/sandbox/requests")
         await api.get("/accounts", user=user)
@@ -36,6 +43,7 @@ class TestRequestCounts:
         assert await _counts(http) == {
             "counts": {"GET /accounts": 4, "POST /snapTrade/registerUser": 1},
             "total": 5,
+            "rate_limited": 0,
         }
 
     async def test_control_plane_is_not_counted_and_reset_clears(self, http, api, user):
@@ -43,8 +51,9 @@ class TestRequestCounts:
         await http.get("/sandbox/requests")
         assert (await _counts(http))["counts"] == {"POST /snapTrade/registerUser": 1}
         r = await http.delete("/sandbox/requests")
-        assert r.json() == {"counts": {}, "total": 0}
-        assert await _counts(http) == {"counts": {}, "total": 0}
+        empty = {"counts": {}, "total": 0, "rate_limited": 0}
+        assert r.json() == empty
+        assert await _counts(http) == empty
 
 
 @pytest_asyncio.fixture

@@ -111,6 +111,7 @@ class SnapTradeClient:
         retry: RetryPolicy | None = None,
         rate_limit_per_minute: int = 250,
         account_rate_limit_per_minute: int = 0,
+        rate_limit_window_seconds: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -136,7 +137,7 @@ class SnapTradeClient:
         self._limits = limits or LocalLimits(clock=clock, sleep=sleep)
         # Named by the clientId the limit belongs to, so every holder of these limits shares it.
         self._limiter = rate_limiter or self._limits.window(
-            f"snaptrade:{client_id}", rate_limit_per_minute
+            f"snaptrade:{client_id}", rate_limit_per_minute, rate_limit_window_seconds
         )
         self._account_limit = account_rate_limit_per_minute
         self._pipeline = Pipeline(
@@ -180,6 +181,7 @@ class SnapTradeClient:
                 max_delay=settings.snaptrade_max_backoff_seconds,
             ),
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
+            rate_limit_window_seconds=settings.snaptrade_rate_limit_window_seconds,
             account_rate_limit_per_minute=settings.snaptrade_account_rate_limit_per_minute,
             transport=transport,
             limits=limits,

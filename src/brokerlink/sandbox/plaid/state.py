@@ -269,6 +269,7 @@ class PlaidSandboxState:
                 window.popleft()
             if len(window) >= allowed:
                 target = "this item" if scope == "item" else "this client"
+                self.requests.limited()
                 raise PlaidError(
                     "RATE_LIMIT_EXCEEDED",
                     limit.code,

@@ -402,6 +402,7 @@ class _Gateway:
             if state.rate_limit > 0:
                 meta.rate = state.hit_client_limit(state.client_id)
                 if not meta.rate.allowed:
+                    state.requests.limited()
                     raise ApiError(429, "0000", "Too many requests, please slow down")
         if not api_call:
             return await self._route(request, matched, route_path, body)

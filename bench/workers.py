@@ -27,7 +27,6 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.pool import NullPool
 from tests.fixtures.postgres_server import start_postgres
 from tests.fixtures.redis_server import start_redis
 from tests.worker.processes import CLIENT_ID, CONSUMER_KEY, Stack, make_users
@@ -72,7 +71,7 @@ async def _wait_ready(stack: Stack, workers: int) -> None:
 
 async def _run(stack: Stack, users: list[int], workers: int) -> tuple[float, int]:
     """Enqueue every user's sync; seconds until every connection synced, and accounts synced."""
-    engine = create_engine(stack.database_url, poolclass=NullPool)
+    engine = create_engine(stack.database_url, pool_size=8, max_overflow=0)
     sessionmaker = create_sessionmaker(engine)
     settings = stack.settings()
     jobs = CeleryJobs(create_celery(settings), sessionmaker, SyncSchedule.from_settings(settings))

@@ -5,6 +5,7 @@ from tests.fixtures.db import (  # noqa: F401
     db_connection,
     db_url,
     engine,
+    fresh_db_url,
     new_database,
     postgres_server,
     session,

@@ -5,6 +5,7 @@ and PostgreSQL), a cost tag on billed calls, and a bounded buffer that drops rat
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -24,6 +25,7 @@ from brokerlink.operator.service import OperatorService
 from brokerlink.providers.observe import CallRecord, Observer, call_context
 from brokerlink.providers.snaptrade import SnapTradeAuthError, SnapTradeClient
 from brokerlink.repositories import UserRepository
+from brokerlink.sandbox._faults import FaultConfig
 from brokerlink.sandbox.snaptrade import create_app
 
 CLIENT_ID = "OBS-TEST"
@@ -64,14 +66,15 @@ async def user_id(sessionmaker) -> int:
         return user.id
 
 
-def _client(observer: Observer) -> SnapTradeClient:
-    app = create_app(client_id=CLIENT_ID, consumer_key=CONSUMER_KEY, rate_limit=0)
+def _client(observer: Observer, app=None, **kw) -> SnapTradeClient:
+    app = app or create_app(client_id=CLIENT_ID, consumer_key=CONSUMER_KEY, rate_limit=0)
     return SnapTradeClient(
         CLIENT_ID,
         CONSUMER_KEY,
         base_url="http://sandbox.test",
         transport=httpx.ASGITransport(app=app),
         observer=observer,
+        **kw,
     )
 
 
@@ -151,6 +154,33 @@ class TestOneCall:
         assert [
             (e.what, e.error) for e in summary.recent_errors if e.source == "provider_call"
         ] == [("AccountInformation_listUserAccounts", "UserSecretInvalid")]
+
+
+class TestThrottled:
+    async def test_a_429_on_the_way_is_counted_and_the_call_is_one_record(self, sessionmaker):
+        app = create_app(client_id=CLIENT_ID, consumer_key=CONSUMER_KEY, rate_limit=0)
+        seen = Seen()
+        labels = {"provider": "snaptrade", "operation": "AccountInformation_listUserAccounts"}
+        name = "brokerlink_provider_rate_limited_total"
+        before = metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+        slept: list[float] = []
+        now = [time.time()]  # signed timestamps must stay in the sandbox's window
+
+        async def sleep(seconds: float) -> None:  # the client's clock moves only here
+            slept.append(seconds)
+            now[0] += seconds
+
+        observer = call_observer(Settings(), CallRecorder(sessionmaker), seen)
+        async with _client(observer, app, sleep=sleep, clock=lambda: now[0]) as client:
+            _, secret = await client.register_user("obs-user-5")
+            app.state.sandbox.faults.configure(
+                FaultConfig(fail_next=[429], retry_after=1, path_pattern="accounts$")
+            )
+            await client.list_accounts("obs-user-5", secret)
+        listed = seen.records[-1]
+        assert (listed.result, listed.attempts, listed.throttled) == ("ok", 2, 1)
+        assert sum(slept) >= 1.0  # Retry-After honoured (on the fake clock)
+        assert metrics.REGISTRY.get_sample_value(name, labels) == before + 1
 
 
 class TestCost:

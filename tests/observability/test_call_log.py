@@ -23,13 +23,16 @@ from brokerlink.observability import metrics
 from brokerlink.observability.calls import CallRecorder
 from brokerlink.operator.service import OperatorService
 from brokerlink.providers.observe import CallRecord, Observer, call_context
+from brokerlink.providers.plaid import PlaidClient
 from brokerlink.providers.snaptrade import SnapTradeAuthError, SnapTradeClient
 from brokerlink.repositories import UserRepository
 from brokerlink.sandbox._faults import FaultConfig
+from brokerlink.sandbox.plaid import create_app as plaid_sandbox
 from brokerlink.sandbox.snaptrade import create_app
 
 CLIENT_ID = "OBS-TEST"
 CONSUMER_KEY = "obs-consumer-key-not-a-secret-0123"
+PLAID_ID, PLAID_SECRET = "obs-plaid-client", "obs-plaid-secret-not-a-secret"
 EVENT_FIELDS = {
     "provider",
     "institution",
@@ -206,6 +209,48 @@ class TestCost:
         )
         assert observer.cost("plaid.investments.refresh", billed=True).amount == Decimal("0.12")
         assert observer.cost("snaptrade.accounts.list", billed=False) is None
+
+
+class TestPlaid:
+    async def test_a_plaid_refresh_costs_its_price_and_no_token_or_secret_is_logged(
+        self, sessionmaker, capsys
+    ):
+        configure_logging("DEBUG", json=True)
+        app = plaid_sandbox(
+            client_id=PLAID_ID, secret=PLAID_SECRET, product_ready_delay=0, deliver_webhooks=False
+        )
+        recorder = CallRecorder(sessionmaker)
+        async with PlaidClient(
+            PLAID_ID,
+            PLAID_SECRET,
+            base_url="http://plaid.test",
+            transport=httpx.ASGITransport(app=app),
+            observer=call_observer(Settings(), recorder),
+        ) as client:
+            with call_context(institution="vanguard"):
+                created = await client.sandbox_public_token_create("ins_115616")
+                exchanged = await client.item_public_token_exchange(created["public_token"])
+                await client.investments_refresh(exchanged["access_token"])
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+        calls = {e["operation"]: e for e in lines if e["event"] == "provider.call"}
+        assert calls["/investments/refresh"]["cost"] == {
+            "type": "plaid.investments.refresh",
+            "amount": "0.12",
+        }
+        assert calls["/item/public_token/exchange"]["cost"] is None
+        assert {e["institution"] for e in calls.values()} == {"vanguard"}
+        text = "\n".join(json.dumps(e) for e in lines)
+        for leaked in (PLAID_SECRET, created["public_token"], exchanged["access_token"]):
+            assert leaked not in text
+        await recorder.flush()
+        async with sessionmaker() as session:
+            rows = (await session.scalars(select(ProviderCall).order_by(ProviderCall.id))).all()
+        assert [(r.provider.value, r.operation, r.result) for r in rows] == [
+            ("plaid", "/sandbox/public_token/create", "ok"),
+            ("plaid", "/item/public_token/exchange", "ok"),
+            ("plaid", "/investments/refresh", "ok"),
+        ]
+        assert all(r.request_id for r in rows)  # Plaid's request_id, from the body
 
 
 class TestRedaction:

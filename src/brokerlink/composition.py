@@ -43,11 +43,12 @@ from brokerlink.domain.enums import Provider
 from brokerlink.errors import ConfigurationError
 from brokerlink.observability import metrics
 from brokerlink.observability.calls import CallRecorder
+from brokerlink.observability.observer import call_observer, count_sync
 from brokerlink.orders.service import OrderService
 from brokerlink.policies.cost_guard import CostPolicy
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.limits import Limits
-from brokerlink.providers.observe import CallSink, Observer
+from brokerlink.providers.observe import Observer
 from brokerlink.providers.plaid import PlaidClient, PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.routing.coverage import CoverageRegistry, load_coverage
@@ -68,7 +69,6 @@ __all__ = [
     "Connectors",
     "LinkStateKeyMissing",
     "Services",
-    "call_observer",
     "embedded_sandboxes",
     "open_clients",
     "open_services",
@@ -248,20 +248,6 @@ async def open_clients(
         yield found
 
 
-def call_observer(settings: Settings, *sinks: CallSink) -> Observer:
-    """What every client reports its calls to: the Prometheus counters, then `sinks` (the call
-    log writer); billed calls priced as the cost policy prices them."""
-    return Observer(
-        sinks=(metrics.CallMetrics(), *sinks),
-        prices=dict(CostPolicy.from_settings(settings).call_prices),
-    )
-
-
-def _count_sync(outcome: ConnectionOutcome) -> None:
-    if not outcome.skipped:
-        metrics.sync_finished(outcome.provider.value, "ok" if outcome.ok else "failed")
-
-
 def _connectors(
     settings: Settings,
     clients: Clients,
@@ -361,7 +347,7 @@ class Services:
         metrics, then to `on_connection`)."""
 
         def report(outcome: ConnectionOutcome) -> None:
-            _count_sync(outcome)
+            count_sync(outcome)
             if on_connection is not None:
                 on_connection(outcome)
 
@@ -448,7 +434,7 @@ async def open_services(
                 sync=SyncEngine(
                     sessionmaker,
                     connectors.by_provider(),
-                    on_connection=_count_sync,
+                    on_connection=count_sync,
                     lease_ttl=timedelta(seconds=settings.sync_lease_seconds),
                 ),
                 calls=recorder,

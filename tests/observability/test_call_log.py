@@ -15,12 +15,12 @@ import pytest_asyncio
 import structlog
 from sqlalchemy import select
 
-from brokerlink.composition import call_observer
 from brokerlink.config import Settings
 from brokerlink.log import configure_logging
 from brokerlink.models import ProviderCall
 from brokerlink.observability import metrics
 from brokerlink.observability.calls import CallRecorder
+from brokerlink.observability.observer import call_observer
 from brokerlink.operator.service import OperatorService
 from brokerlink.providers.observe import CallRecord, Observer, call_context
 from brokerlink.providers.plaid import PlaidClient

@@ -19,6 +19,10 @@ Which providers there are:
 
 A provider with none of these is absent, and whoever needs it says so. Nothing outside
 `brokerlink.providers` and this module builds a provider client.
+
+Every client reports each finished call to one `Observer`: the Prometheus counters and the
+provider call log writer (`brokerlink.observability`), whose flusher runs for the duration of
+`open_services` and writes what is left on exit.
 """
 
 from __future__ import annotations
@@ -37,10 +41,14 @@ from brokerlink.db.session import create_engine, create_sessionmaker
 from brokerlink.domain.connectors import TradingConnector
 from brokerlink.domain.enums import Provider
 from brokerlink.errors import ConfigurationError
+from brokerlink.observability import metrics
+from brokerlink.observability.calls import CallRecorder
+from brokerlink.observability.observer import call_observer, count_sync
 from brokerlink.orders.service import OrderService
 from brokerlink.policies.cost_guard import CostPolicy
 from brokerlink.providers._http import RetryPolicy
 from brokerlink.providers.limits import Limits
+from brokerlink.providers.observe import Observer
 from brokerlink.providers.plaid import PlaidClient, PlaidConnector
 from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
 from brokerlink.routing.coverage import CoverageRegistry, load_coverage
@@ -123,9 +131,12 @@ def _snaptrade_client(
     stored: AppCredentials | None,
     rotation: AppCredentialsProvider | None,
     limits: Limits | None,
+    observer: Observer | None,
 ) -> SnapTradeClient | None:
     if settings.snaptrade_live and not sandbox:
-        return SnapTradeClient.from_settings(settings, base_url=url, limits=limits)
+        return SnapTradeClient.from_settings(
+            settings, base_url=url, limits=limits, observer=observer
+        )
     if stored is not None and not sandbox:
         return SnapTradeClient(
             stored.client_id,
@@ -138,6 +149,7 @@ def _snaptrade_client(
             account_rate_limit_per_minute=settings.snaptrade_account_rate_limit_per_minute,
             credentials=rotation,
             limits=limits,
+            observer=observer,
         )
     if url:
         return SnapTradeClient(
@@ -149,12 +161,18 @@ def _snaptrade_client(
             rate_limit_per_minute=settings.snaptrade_rate_limit_per_minute,
             rate_limit_window_seconds=settings.snaptrade_rate_limit_window_seconds,
             limits=limits,
+            observer=observer,
         )
     return None
 
 
 def _plaid_client(
-    settings: Settings, *, url: str | None, sandbox: bool, limits: Limits | None
+    settings: Settings,
+    *,
+    url: str | None,
+    sandbox: bool,
+    limits: Limits | None,
+    observer: Observer | None,
 ) -> PlaidClient | None:
     if settings.plaid_live and not sandbox:
         assert settings.plaid_client_id is not None
@@ -166,6 +184,7 @@ def _plaid_client(
             base_url=url or settings.plaid_base_url,
             retry=plaid_retry(settings),
             limits=limits,
+            observer=observer,
         )
     if url:
         return PlaidClient(
@@ -174,6 +193,7 @@ def _plaid_client(
             base_url=url,
             retry=plaid_retry(settings),
             limits=limits,
+            observer=observer,
         )
     return None
 
@@ -197,11 +217,15 @@ async def open_clients(
     sandbox: bool = False,
     snaptrade_credentials: AppCredentials | None = None,
     snaptrade_rotation: AppCredentialsProvider | None = None,
+    observer: Observer | None = None,
 ) -> AsyncIterator[Clients]:
     """The provider clients the settings allow (see the module's rules), closed on exit.
 
     `snaptrade_credentials` are app credentials read from the secret store, used when the
-    environment has none (the loaders); `snaptrade_rotation` then follows their rotation."""
+    environment has none (the loaders); `snaptrade_rotation` then follows their rotation.
+    `observer` is told of every call (None: the metrics only, at the settings' prices)."""
+    if observer is None:
+        observer = call_observer(settings)
     async with AsyncExitStack() as stack:
         found = Clients()
         limits = shared_limits(settings)
@@ -214,10 +238,13 @@ async def open_clients(
             stored=snaptrade_credentials,
             rotation=snaptrade_rotation,
             limits=limits,
+            observer=observer,
         )
         if snap is not None:
             found.snaptrade = await stack.enter_async_context(snap)
-        plaid = _plaid_client(settings, url=plaid_url, sandbox=sandbox, limits=limits)
+        plaid = _plaid_client(
+            settings, url=plaid_url, sandbox=sandbox, limits=limits, observer=observer
+        )
         if plaid is not None:
             found.plaid = await stack.enter_async_context(plaid)
         yield found
@@ -311,16 +338,25 @@ class Services:
     # institution search); None when no provider client is there to ask.
     reference: ReferenceSource | None
     sync: SyncEngine
+    # Writes the provider call log (flushed on the way out of `open_services`).
+    calls: CallRecorder | None = None
     clock: Callable[[], datetime] = field(default=_now)
 
     def sync_engine(
         self, *, on_connection: Callable[[ConnectionOutcome], None] | None = None
     ) -> SyncEngine:
-        """A sync engine on the same store and connectors, reporting each connection."""
+        """A sync engine on the same store and connectors, reporting each connection (to the
+        metrics, then to `on_connection`)."""
+
+        def report(outcome: ConnectionOutcome) -> None:
+            count_sync(outcome)
+            if on_connection is not None:
+                on_connection(outcome)
+
         return SyncEngine(
             self.sessionmaker,
             self.connectors.by_provider(),
-            on_connection=on_connection,
+            on_connection=report,
             lease_ttl=timedelta(seconds=self.settings.sync_lease_seconds),
         )
 
@@ -364,15 +400,24 @@ async def open_services(
     if secrets is None:
         secrets = secret_store_from_settings(settings, sessionmaker=sessionmaker)
     rotation = AppCredentialsProvider(secrets) if snaptrade_credentials is not None else None
+    recorder = CallRecorder(
+        sessionmaker,
+        capacity=settings.call_log_buffer,
+        flush_seconds=settings.call_log_flush_seconds,
+    )
     try:
-        async with open_clients(
-            settings,
-            snaptrade_url=snaptrade_url,
-            plaid_url=plaid_url,
-            sandbox=sandbox,
-            snaptrade_credentials=snaptrade_credentials,
-            snaptrade_rotation=rotation,
-        ) as clients:
+        async with (
+            recorder.running(),
+            open_clients(
+                settings,
+                snaptrade_url=snaptrade_url,
+                plaid_url=plaid_url,
+                sandbox=sandbox,
+                snaptrade_credentials=snaptrade_credentials,
+                snaptrade_rotation=rotation,
+                observer=call_observer(settings, recorder),
+            ) as clients,
+        ):
             connectors = _connectors(settings, clients, secrets, sessionmaker)
             yield Services(
                 settings=settings,
@@ -391,11 +436,14 @@ async def open_services(
                 sync=SyncEngine(
                     sessionmaker,
                     connectors.by_provider(),
+                    on_connection=count_sync,
                     lease_ttl=timedelta(seconds=settings.sync_lease_seconds),
                 ),
+                calls=recorder,
             )
     finally:
         await engine.dispose()
+        metrics.mark_process_dead()
 
 
 @asynccontextmanager

@@ -178,6 +178,16 @@ class Settings(BaseSettings):
     # is that header's entry this far from the right; 0 (direct): the connection's own address.
     trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
 
+    # Observability (brokerlink.observability). `/metrics` answers only a request bearing this
+    # token (`Authorization: Bearer …`); unset, it is 404 like any unknown address. Its figures
+    # read from the store and Redis at scrape time are reused for this long.
+    metrics_token: SecretStr | None = None
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
+    # Provider call log rows wait in a bounded buffer and are written in batches, each in its own
+    # short transaction, off the request path; a full buffer drops (and counts) the row.
+    call_log_buffer: int = Field(default=10_000, ge=1)
+    call_log_flush_seconds: float = Field(default=1.0, gt=0)
+
     # An operator's own coverage map (TOML, same schema as routing/coverage.toml). A file that
     # does not parse or validate never takes effect: the shipped (last good) map stays.
     coverage_file: Path | None = None

@@ -158,6 +158,12 @@ class TestCallLog:
             ):
                 await plaid.item_get("access-token")
                 await snaptrade.list_brokerages()
+        calls = [r for r in logs if r["event"] == "provider.call"]
+        assert [(c["provider"], c["result"], c["attempts"]) for c in calls] == [
+            ("plaid", "ok", 2),
+            ("snaptrade", "ok", 2),
+        ]
+        logs = [r for r in logs if r["event"] != "provider.call"]
         events = [(r["event"], r["status"], r["attempt"], r.get("will_retry")) for r in logs]
         assert events == [
             ("plaid.item.get", 503, 1, True),

@@ -6,6 +6,8 @@ create_app(settings=…)       the lifespan builds the state from settings
 Request bodies over `max_body_bytes` (the setting `BROKERLINK_MAX_BODY_BYTES`, 1 MiB by default)
 are refused with 413 by the outermost middleware, before any route or authentication runs.
 The documentation pages (/docs, /redoc) load nothing from outside the app (`docs.py`).
+`GET /metrics` (Prometheus) answers only the bearer token `BROKERLINK_METRICS_TOKEN`, else 404
+(`observability/scrape.py`); tests and embedders hand in their own `MetricsEndpoint`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from brokerlink.connections.compat import router as compat_router
 from brokerlink.connections.routes import pages as connect_pages
 from brokerlink.connections.routes import router as connections_router
 from brokerlink.connections.routes import sync_router
+from brokerlink.observability.scrape import MetricsEndpoint, install_metrics
 from brokerlink.operator.routes import pages as operator_pages
 from brokerlink.operator.routes import router as operator_router
 from brokerlink.orders.routes import router as orders_router
@@ -52,6 +55,7 @@ def create_app(
     web: bool = True,
     max_body_bytes: int | None = None,
     sandbox: bool = False,
+    metrics: MetricsEndpoint | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +72,7 @@ def create_app(
             sandbox=sandbox,
         ) as built:
             app.state.brokerlink = built
+            app.state.metrics = _metrics_endpoint(settings, built)
             yield
 
     app = FastAPI(
@@ -80,6 +85,7 @@ def create_app(
     )
     if state is not None:
         app.state.brokerlink = state  # usable without running the lifespan (ASGI transport)
+    app.state.metrics = metrics
     install_exception_handlers(app)
 
     @app.get("/health", response_model=Health, tags=["health"])
@@ -105,6 +111,7 @@ def create_app(
         from brokerlink.web.routes import install_web
 
         install_web(app)
+    install_metrics(app)
     install_openapi(app)
     install_docs(app)
     if max_body_bytes is None:
@@ -112,3 +119,20 @@ def create_app(
     # Added last, so it is the outermost of the app's middleware: it runs before anything else.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
+
+
+def _metrics_endpoint(settings: Settings, state: AppState) -> MetricsEndpoint | None:
+    if settings.metrics_token is None:
+        return None
+    queue = None
+    if settings.queue_url:
+        from brokerlink.worker import QUEUE
+
+        queue = QUEUE
+    return MetricsEndpoint(
+        token=settings.metrics_token,
+        reads=state.reads,
+        queue_url=settings.queue_url,
+        queue=queue or "brokerlink.sync",
+        cache_seconds=settings.metrics_cache_seconds,
+    )

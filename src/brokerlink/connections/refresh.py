@@ -40,6 +40,7 @@ from brokerlink.policies.cost_guard import (
     RefreshRefused,
     RefreshTicket,
 )
+from brokerlink.providers.observe import call_context
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.routing.coverage import CoverageMap
 from brokerlink.routing.router import provider_for_account
@@ -133,7 +134,8 @@ class RefreshService:
         ticket, connector = await self._intent(user_id, connection_id, override, trigger)
         provider_id = ticket.connection.provider_connection_id
         try:
-            result = await connector.refresh(str(user_id), provider_id)
+            with call_context(institution=ticket.connection.institution_slug, user_id=user_id):
+                result = await connector.refresh(str(user_id), provider_id)
         except RateLimited as limited:
             # SnapTrade's "refreshed too recently" (and Plaid's limit): the same refusal, unbilled.
             async with transaction(self.sessionmaker) as session:

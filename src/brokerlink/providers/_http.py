@@ -3,7 +3,10 @@
 `Pipeline.send(call)` does, per attempt: the limiter windows (`providers/limits.py`), the
 request (built fresh by the vendor, so each attempt is signed anew), the per-attempt timeout,
 one structured log event (operation, status, latency, attempt, request id; never a URL, body or
-header, which may carry secrets), the retry decision and the backoff. A vendor client adds only
+header, which may carry secrets), the retry decision and the backoff; and once the call has
+ended, one `provider.call` event for the whole call (provider, institution, operation, our
+request id and the provider's, latency, result, error code, cost tag) whose `CallRecord` goes to
+the injected `Observer`'s sinks (`providers/observe.py`). A vendor client adds only
 what is its own, as a `Dialect`: signing and request shapes, and what an answer's body and
 headers say (error code, request id, Retry-After, a used-up window, a "try again" code).
 
@@ -18,9 +21,10 @@ import asyncio
 import email.utils
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.request import getproxies, proxy_bypass
 
@@ -28,6 +32,7 @@ import httpx
 
 from brokerlink.log import get_logger
 from brokerlink.providers.limits import Limiter, LimiterUnavailable, RateLimiter, Stamp
+from brokerlink.providers.observe import CallRecord, Observer, current_context
 from brokerlink.providers.operations import Kind
 
 __all__ = [
@@ -201,6 +206,17 @@ class Dialect(Protocol):
 _log = get_logger("brokerlink.providers")
 
 
+@dataclass
+class _Trace:
+    """What the attempts of one call saw, for its `CallRecord`."""
+
+    attempts: int = 0
+    status: int | None = None
+    provider_request_id: str | None = None
+    error_code: str | None = None
+    throttled: int = 0
+
+
 class Pipeline:
     """Sends `Call`s through one transport with one retry policy; see the module docstring."""
 
@@ -213,8 +229,12 @@ class Pipeline:
         timeout: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         logger: Any = None,
+        provider: str | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.dialect = dialect
+        self.provider = provider
+        self.observer = observer if observer is not None else Observer()
         self.transport = transport
         self.retry = retry
         self._timeouts = httpx.Timeout(timeout).as_dict()
@@ -229,14 +249,70 @@ class Pipeline:
 
     async def send(self, call: Call) -> Answer:
         """The answer to `call` once it is a 2xx; the dialect's typed error otherwise."""
+        trace = _Trace()
+        started = time.perf_counter()
+        try:
+            answer = await self._attempts(call, trace)
+        except BaseException as exc:
+            self._finish(call, trace, started, exc)
+            raise
+        self._finish(call, trace, started, None)
+        return answer
+
+    def _finish(
+        self, call: Call, trace: _Trace, started: float, error: BaseException | None
+    ) -> None:
+        context = current_context()
+        error_code = None if error is None else getattr(error, "code", None) or trace.error_code
+        record = CallRecord(
+            provider=self.provider or call.event.split(".", 1)[0],
+            operation=call.operation,
+            event=call.event,
+            request_id=uuid.uuid4().hex,
+            provider_request_id=trace.provider_request_id,
+            latency_ms=_since(started),
+            result="ok" if error is None else type(error).__name__,
+            error_code=None if error_code is None else str(error_code),
+            status=trace.status,
+            attempts=trace.attempts,
+            throttled=trace.throttled,
+            cost=self.observer.cost(call.event, billed=call.kind is Kind.BILLED),
+            institution=context.institution,
+            user_id=context.user_id,
+            occurred_at=datetime.now(UTC),
+        )
+        emit = self._log.info if record.ok else self._log.warning
+        emit(
+            "provider.call",
+            provider=record.provider,
+            institution=record.institution,
+            operation=record.operation,
+            request_id=record.request_id,
+            provider_request_id=record.provider_request_id,
+            latency_ms=record.latency_ms,
+            result=record.result,
+            error_code=record.error_code,
+            status=record.status,
+            attempts=record.attempts,
+            cost=None if record.cost is None else record.cost.as_log(),
+            user_id=record.user_id,
+        )
+        try:
+            self.observer.observe(record)
+        except Exception as exc:  # noqa: BLE001 - a sink's failure never fails the call
+            self._log.warning("provider.call.unobserved", error=type(exc).__name__)
+
+    async def _attempts(self, call: Call, trace: _Trace) -> Answer:
         attempt = 0
         renewed = False
         while True:
             attempt += 1
+            trace.attempts += 1
             try:
                 stamps = [(lim, await lim.acquire()) for lim in call.limiters.values()]
             except LimiterUnavailable as exc:
                 # Nothing was sent; a technical failure like an unreachable provider.
+                trace.status, trace.error_code = None, type(exc).__name__
                 self._log.warning(
                     call.event,
                     operation=call.operation,
@@ -253,6 +329,7 @@ class Pipeline:
                 response = await self._exchange(request)
             except httpx.HTTPError as exc:
                 await _settle(stamps)
+                trace.status, trace.error_code = None, type(exc).__name__
                 again = self.retry.should_retry(exc, attempt, call.kind)
                 self._log.warning(
                     call.event,
@@ -275,6 +352,10 @@ class Pipeline:
                     await limiter.penalise(seconds)
             status = response.status_code
             fields = {"operation": call.operation, "status": status, **answer.log}
+            trace.status = status
+            trace.provider_request_id = _text(answer.log.get("request_id"))
+            trace.error_code = _text(answer.log.get("error_code") or answer.log.get("code"))
+            trace.throttled += status == 429
             if 200 <= status < 300:
                 self._log.info(call.event, latency_ms=latency_ms, attempt=attempt, **fields)
                 return answer
@@ -317,6 +398,10 @@ class Pipeline:
 async def _settle(stamps: list[tuple[Limiter, Stamp | None]]) -> None:
     for limiter, stamp in stamps:
         await limiter.settle(stamp)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _since(started: float) -> float:

@@ -41,6 +41,7 @@ from brokerlink.domain.errors import (
 )
 from brokerlink.domain.models import AccountSummary, Capabilities, Position
 from brokerlink.models import Account, AccountSyncStatus, Connection, ConnectionStatus
+from brokerlink.providers.observe import call_context
 from brokerlink.repositories import (
     AccountRepository,
     ConnectionRepository,
@@ -222,6 +223,8 @@ class SyncEngine:
             repo = ConnectionRepository.from_session(session)
             loaded = [await repo.get(cid) for cid in connection_ids]
             connections = {c.provider_connection_id: c.id for c in loaded if c is not None}
+            # Recorded with each provider call (`providers.observe.call_context`).
+            institutions = {c.id: c.institution_slug for c in loaded if c is not None}
             # What is stored fresh, and as of when: holdings the provider has not re-synced
             # since are not read again (`SyncReads`). The lease keeps it true until we write.
             fresh: dict[tuple[int, str], datetime | None] = {}
@@ -249,7 +252,10 @@ class SyncEngine:
                     and self.capabilities_for is _no_capabilities
                     else connector.list_accounts
                 )
-                accounts = await list_accounts(str(user_id))
+                only = set(institutions.values())
+                single = only.pop() if len(only) == 1 else None
+                with call_context(institution=single, user_id=user_id):
+                    accounts = await list_accounts(str(user_id))
         except Exception as error:  # noqa: BLE001 - every failure is recorded, none is fatal
             # A user-wide re-link carries a reason meant for people; keep it plain.
             reason = error.message if isinstance(error, UserReconnectRequired) else _reason(error)
@@ -320,7 +326,8 @@ class SyncEngine:
                 else self._sync_account(connector, slot, user_id, cid, a, summary, reported)
                 for a in grouped[key]
             ]
-            outcome.accounts = list(await asyncio.gather(*account_jobs))
+            with call_context(institution=institutions.get(cid), user_id=user_id):
+                outcome.accounts = list(await asyncio.gather(*account_jobs))
             missing_note = await self._mark_missing(cid, {a.account_id for a in grouped[key]})
             failed = [a for a in outcome.accounts if not a.ok]
             if failed:

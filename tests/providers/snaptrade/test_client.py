@@ -266,7 +266,9 @@ class TestLogging:
                 await client.list_accounts(USER_ID, USER_SECRET)
                 with pytest.raises(SnapTradeAuthError) as info:
                     await client.list_authorizations(USER_ID, USER_SECRET)
-        ok, failed = logs
+        ok, ok_call, failed, failed_call = logs
+        assert (ok_call["event"], ok_call["result"]) == ("provider.call", "ok")
+        assert (failed_call["result"], failed_call["error_code"]) == ("UserSecretInvalid", "1083")
         assert ok["event"] == "snaptrade.accounts.list"
         assert ok["operation"] == "AccountInformation_listUserAccounts"
         assert ok["status"] == 200

@@ -29,6 +29,7 @@ from brokerlink.providers._http import (
     parse_retry_after,
 )
 from brokerlink.providers.limits import Limits, LocalLimits
+from brokerlink.providers.observe import Observer
 from brokerlink.providers.operations import plaid_operation
 
 from . import wire
@@ -89,6 +90,7 @@ class PlaidClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         limits: Limits | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if environment not in ENVIRONMENT_HOSTS:
             raise ValueError(f"unknown Plaid environment: {environment!r}")
@@ -113,6 +115,8 @@ class PlaidClient:
             timeout=timeout,
             sleep=sleep,
             logger=_log,
+            provider="plaid",
+            observer=observer,
         )
 
     def __repr__(self) -> str:

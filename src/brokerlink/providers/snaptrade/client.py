@@ -34,6 +34,7 @@ from brokerlink.providers._http import (
     parse_retry_after,
 )
 from brokerlink.providers.limits import Limiter, Limits, LocalLimits
+from brokerlink.providers.observe import Observer
 from brokerlink.providers.operations import snaptrade_operation
 from brokerlink.providers.snaptrade import wire
 from brokerlink.providers.snaptrade.errors import (
@@ -118,6 +119,7 @@ class SnapTradeClient:
         rate_limiter: Limiter | None = None,
         limits: Limits | None = None,
         credentials: CredentialsSource | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if not client_id:
             raise ValueError("client_id is required")
@@ -147,6 +149,8 @@ class SnapTradeClient:
             timeout=timeout,
             sleep=sleep,
             logger=_log,
+            provider="snaptrade",
+            observer=observer,
         )
         # Where rotated app credentials come from (the secret store); None: fixed for life.
         self._credentials = credentials
@@ -159,6 +163,7 @@ class SnapTradeClient:
         base_url: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         limits: Limits | None = None,
+        observer: Observer | None = None,
     ) -> SnapTradeClient:
         """A client configured from `Settings` (call at an edge: lifespan, CLI, worker).
 
@@ -185,6 +190,7 @@ class SnapTradeClient:
             account_rate_limit_per_minute=settings.snaptrade_account_rate_limit_per_minute,
             transport=transport,
             limits=limits,
+            observer=observer,
         )
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench.api_portfolio",
     "bench.body_limit",
     "bench.slow_provider",
+    "bench.webhooks",
 )
 
 

@@ -20,7 +20,8 @@ is not polled. Its connections are synced when a holdings webhook makes them due
 and otherwise once per catch-all interval (`BROKERLINK_CATCHALL_HOURS`) in place of the polling
 interval. A missing webhook is caught too: a claim also takes a connection one of whose accounts
 has had no holdings webhook (lacking any, no sync) for `BROKERLINK_MISSING_WEBHOOK_HOURS`, by the
-operator dashboard's own query, and logs `sync.webhook.missing`.
+operator dashboard's own query, unless the connection itself was synced within that time (so an
+account stays silent without being synced every tick), and logs `sync.webhook.missing`.
 
 Scheduled syncs only read (accounts and holdings); they never ask a provider to refresh, which
 is billed per call and goes through the cost guard.

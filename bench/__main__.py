@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench.body_limit",
     "bench.slow_provider",
     "bench.workers",
+    "bench.webhooks",
 )
 
 

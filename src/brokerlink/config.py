@@ -205,6 +205,14 @@ class Settings(BaseSettings):
     # How long a sync's lease on a connection lasts: far longer than a sync takes, since only a
     # holder that died waits it out before another process may sync that connection.
     sync_lease_seconds: float = Field(default=900.0, gt=0)
+    # Webhooks first: a provider that sends its webhooks to this app (true) has its
+    # connections synced on a holdings webhook and otherwise once per catch-all interval
+    # instead of its polling interval above; an account with no holdings webhook for the
+    # missing-webhook time (lacking any, since its last sync) is synced anyway. Off: polling.
+    webhooks_snaptrade: bool = False
+    webhooks_plaid: bool = False
+    catchall_hours: float = Field(default=24.0, gt=0)
+    missing_webhook_hours: float = Field(default=12.0, gt=0)
 
     # (`queue_url`, above, also carries the job queue: syncs run on `brokerlink worker`
     # processes and the schedule on `brokerlink beat`; unset, both run inside the app process.)

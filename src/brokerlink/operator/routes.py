@@ -10,9 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from brokerlink.api.deps import DbSession, State, optional_user
 from brokerlink.api.openapi import SECURITY
+from brokerlink.api.state import AppState
 from brokerlink.errors import NotFoundError
 from brokerlink.models import User
 from brokerlink.operator.page import duration, operator_page, rate
@@ -37,6 +39,17 @@ async def operator(user: Annotated[User | None, Depends(optional_user)]) -> User
 Operator = Annotated[User, Depends(operator)]
 
 
+def _service(state: AppState, session: AsyncSession) -> OperatorService:
+    """The figures as the schedule sees missing webhooks (its threshold and providers)."""
+    schedule = state.syncs.schedule
+    return OperatorService(
+        session,
+        clock=state.clock,
+        missing_after=schedule.missing_webhook_after,
+        webhook_providers=schedule.webhooks or None,
+    )
+
+
 @router.get(
     "/api/operator/summary",
     response_model=OperatorSummary,
@@ -52,14 +65,14 @@ async def operator_summary(state: State, session: DbSession, user: Operator) -> 
     """The operator dashboard's figures: provider success rates over 1 h and 24 h, staleness
     per provider, refresh volume and cost per day for 14 days, broken connections, recent
     errors, webhook lag and accounts missing webhooks. Admins only."""
-    return await OperatorService(session, clock=state.clock).summary()
+    return await _service(state, session).summary()
 
 
 @pages.get("/operator", response_class=HTMLResponse)
 async def operator_dashboard(
     request: Request, state: State, session: DbSession, user: Operator
 ) -> Response:
-    summary = await OperatorService(session, clock=state.clock).summary()
+    summary = await _service(state, session).summary()
     return templates.TemplateResponse(
         request,
         "operator.html",

@@ -16,7 +16,7 @@ Only reads; never calls a provider.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -63,9 +63,20 @@ _SCALE = 10**8
 class OperatorService:
     """Reads the dashboard's figures at `clock()`."""
 
-    def __init__(self, session: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        missing_after: timedelta = MISSING_WEBHOOK_AFTER,
+        webhook_providers: Collection[Provider] | None = None,
+    ) -> None:
         self.session = session
         self.clock = clock
+        # Missing webhooks as the schedule sees them (`SyncSchedule.missing_webhook_after`,
+        # its webhook providers; None: every provider that sends holdings webhooks).
+        self.missing_after = missing_after
+        self.webhook_providers = webhook_providers
         self.webhooks = WebhookEventRepository.from_session(session)
 
     @property
@@ -277,10 +288,10 @@ class OperatorService:
 
     async def missing_webhooks(self, now: datetime) -> MissingWebhooksOut:
         count, silent = await self.webhooks.silent_accounts(
-            now - MISSING_WEBHOOK_AFTER, limit=MISSING_LISTED
+            now - self.missing_after, providers=self.webhook_providers, limit=MISSING_LISTED
         )
         return MissingWebhooksOut(
-            threshold_hours=MISSING_WEBHOOK_AFTER / timedelta(hours=1),
+            threshold_hours=self.missing_after / timedelta(hours=1),
             count=count,
             accounts=[
                 MissingWebhookOut(

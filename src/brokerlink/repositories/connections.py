@@ -1,4 +1,4 @@
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text, update
@@ -7,6 +7,7 @@ from brokerlink.db.types import utcnow
 from brokerlink.domain.enums import Provider
 from brokerlink.models import Account, Connection, ConnectionStatus
 from brokerlink.repositories._base import Repository
+from brokerlink.repositories.webhook_events import silent_connection_ids
 
 __all__ = ["ConnectionRepository"]
 
@@ -194,22 +195,44 @@ class ConnectionRepository(Repository):
         return or_(Connection.sync_queued_at.is_(None), Connection.sync_queued_at <= stale_before)
 
     async def claim_due(
-        self, *, now: datetime, stale_before: datetime, limit: int
+        self,
+        *,
+        now: datetime,
+        stale_before: datetime,
+        limit: int,
+        silent_before: datetime | None = None,
+        webhook_providers: Collection[Provider] = (),
     ) -> list[Connection]:
         """Up to `limit` due connections, row-locked for this transaction; rows another
         claimer holds are skipped (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the
         transaction already holds the database's write lock, taken at BEGIN IMMEDIATE).
 
         Due: a provider connection that is active (a broken one waits for its user), whose
-        `next_sync_at` has come (or was never set) and with no job queued for it. The caller
-        advances `next_sync_at` and marks it queued before the transaction ends.
+        `next_sync_at` has come (or was never set) and with no job queued for it. With
+        `silent_before`, a connection of `webhook_providers` is due as well when one of its
+        accounts has had no holdings webhook since then (the operator dashboard's query,
+        `silent_connection_ids`) and the connection itself was not synced since then either
+        (so an account whose webhooks stopped is synced once per silent period, not every
+        tick). The caller advances `next_sync_at` and marks it queued before the transaction
+        ends.
         """
+        due = or_(Connection.next_sync_at.is_(None), Connection.next_sync_at <= now)
+        if silent_before is not None and webhook_providers:
+            silent = and_(
+                Connection.provider.in_(list(webhook_providers)),
+                or_(
+                    Connection.sync_attempted_at.is_(None),
+                    Connection.sync_attempted_at < silent_before,
+                ),
+                Connection.id.in_(silent_connection_ids(silent_before, webhook_providers)),
+            )
+            due = or_(due, silent)
         query = (
             select(Connection)
             .where(
                 Connection.provider != Provider.MANUAL,
                 Connection.status == ConnectionStatus.ACTIVE,
-                or_(Connection.next_sync_at.is_(None), Connection.next_sync_at <= now),
+                due,
                 self._not_queued(stale_before),
             )
             .order_by(Connection.next_sync_at.is_not(None), Connection.next_sync_at, Connection.id)
@@ -278,3 +301,25 @@ class ConnectionRepository(Repository):
                 .values(sync_queued_at=None)
                 .execution_options(synchronize_session=False)
             )
+
+    # -- webhooks first (sync.schedule.due_now): a holdings webhook makes its connection due --
+
+    async def mark_due(self, connection_ids: Iterable[int], *, now: datetime) -> list[int]:
+        """Make each connection due at `now` (a holdings webhook said its data changed): its
+        `next_sync_at` moves back to `now`, never forward; one that is due already, or waits
+        for its user (no next time), is left as it is. The ids that moved."""
+        ids = list(connection_ids)
+        if not ids:
+            return []
+        moved = await self.session.execute(
+            update(Connection)
+            .where(
+                Connection.id.in_(ids),
+                Connection.next_sync_at.is_not(None),
+                Connection.next_sync_at > now,
+            )
+            .values(next_sync_at=now)
+            .returning(Connection.id)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(moved.scalars())

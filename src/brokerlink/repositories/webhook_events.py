@@ -7,14 +7,15 @@ inserts; the other learns it was seen. The reads are what the operator dashboard
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from brokerlink.db.types import UTCDateTime, utcnow
 from brokerlink.domain.enums import Provider
@@ -26,6 +27,8 @@ __all__ = [
     "SilentAccount",
     "WebhookEventRepository",
     "epoch_seconds",
+    "silent_accounts_query",
+    "silent_connection_ids",
 ]
 
 # The events that say an account's holdings changed: SnapTrade's per account, Plaid's per item.
@@ -60,6 +63,77 @@ def _insert_ignoring_duplicates(
             .on_conflict_do_nothing(index_elements=list(conflict))
         )
     raise NotImplementedError(f"no insert-or-ignore for dialect {dialect!r}")
+
+
+# -- missing webhooks: one query for the operator dashboard and the schedule -----------------
+
+
+def silent_accounts_query(
+    older_than: datetime, providers: Collection[Provider] | None = None
+) -> Select[Any]:
+    """(Account, Connection, last_webhook, since) of every silent account: at an active
+    connection of `providers` (default: every webhook-capable one), its last holdings webhook
+    (naming the account, or its whole connection: Plaid's item-level updates) or, lacking
+    any, its last sync (else its link) older than `older_than`. The connection is an alias,
+    so the query can sit inside another over `connections` without being correlated to it."""
+    wanted = [p for p in HOLDINGS_EVENT_TYPES if providers is None or p in providers]
+    types = [HOLDINGS_EVENT_TYPES[p] for p in wanted]
+    at = func.max(WebhookEvent.received_at, type_=UTCDateTime())
+    by_account = (
+        select(WebhookEvent.account_id.label("account_id"), at.label("at"))
+        .where(WebhookEvent.event_type.in_(types), WebhookEvent.account_id.is_not(None))
+        .group_by(WebhookEvent.account_id)
+        .subquery()
+    )
+    by_connection = (
+        select(WebhookEvent.connection_id.label("connection_id"), at.label("at"))
+        .where(
+            WebhookEvent.event_type.in_(types),
+            WebhookEvent.account_id.is_(None),
+            WebhookEvent.connection_id.is_not(None),
+        )
+        .group_by(WebhookEvent.connection_id)
+        .subquery()
+    )
+    # The later of the two; NULL-safe on both backends (SQLite has no GREATEST).
+    last_webhook = case(
+        (by_account.c.at.is_(None), by_connection.c.at),
+        (by_connection.c.at.is_(None), by_account.c.at),
+        (by_account.c.at > by_connection.c.at, by_account.c.at),
+        else_=by_connection.c.at,
+    )
+    since = func.coalesce(last_webhook, Account.last_synced_at, Account.created_at)
+    connection = aliased(Connection, name="silent_connection")
+    return (
+        select(
+            Account,
+            connection,
+            last_webhook.label("last_webhook"),
+            since.label("since"),
+        )
+        .join(connection, Account.connection_id == connection.id)
+        .outerjoin(by_account, by_account.c.account_id == Account.id)
+        .outerjoin(by_connection, by_connection.c.connection_id == connection.id)
+        .where(
+            connection.provider.in_(wanted),
+            connection.status == ConnectionStatus.ACTIVE,
+            since < older_than,
+        )
+    )
+
+
+def silent_connection_ids(
+    older_than: datetime, providers: Collection[Provider] | None = None
+) -> Select[Any]:
+    """The connections that hold at least one silent account (`silent_accounts_query`)."""
+    return (
+        silent_accounts_query(older_than, providers)
+        .with_only_columns(Account.connection_id)
+        .distinct()
+    )
+
+
+# -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -174,55 +248,22 @@ class WebhookEventRepository(Repository):
         return stats
 
     async def silent_accounts(
-        self, older_than: datetime, *, limit: int = 50
+        self,
+        older_than: datetime,
+        *,
+        providers: Collection[Provider] | None = None,
+        limit: int = 50,
     ) -> tuple[int, list[SilentAccount]]:
-        """Accounts of active connections at a webhook-capable provider whose last holdings
-        webhook (for the account, or for its whole connection: Plaid's item-level updates) or,
-        lacking any, whose last sync is older than `older_than`: how many, and the `limit`
-        oldest."""
-        types = list(HOLDINGS_EVENT_TYPES.values())
-        at = func.max(WebhookEvent.received_at, type_=UTCDateTime())
-        by_account = (
-            select(WebhookEvent.account_id.label("account_id"), at.label("at"))
-            .where(WebhookEvent.event_type.in_(types), WebhookEvent.account_id.is_not(None))
-            .group_by(WebhookEvent.account_id)
-            .subquery()
-        )
-        by_connection = (
-            select(WebhookEvent.connection_id.label("connection_id"), at.label("at"))
-            .where(
-                WebhookEvent.event_type.in_(types),
-                WebhookEvent.account_id.is_(None),
-                WebhookEvent.connection_id.is_not(None),
-            )
-            .group_by(WebhookEvent.connection_id)
-            .subquery()
-        )
-        # The later of the two; NULL-safe on both backends (SQLite has no GREATEST).
-        last_webhook = case(
-            (by_account.c.at.is_(None), by_connection.c.at),
-            (by_connection.c.at.is_(None), by_account.c.at),
-            (by_account.c.at > by_connection.c.at, by_account.c.at),
-            else_=by_connection.c.at,
-        )
-        since = func.coalesce(last_webhook, Account.last_synced_at, Account.created_at)
-        silent = (
-            select(
-                Account,
-                Connection,
-                last_webhook.label("last_webhook"),
-                since.label("since"),
-                # Every match, counted before the limit applies (one query, not two).
-                func.count().over().label("total"),
-            )
-            .join(Connection, Account.connection_id == Connection.id)
-            .outerjoin(by_account, by_account.c.account_id == Account.id)
-            .outerjoin(by_connection, by_connection.c.connection_id == Connection.id)
-            .where(
-                Connection.provider.in_(list(HOLDINGS_EVENT_TYPES)),
-                Connection.status == ConnectionStatus.ACTIVE,
-                since < older_than,
-            )
+        """Accounts of active connections at a webhook-capable provider (or at `providers`)
+        whose last holdings webhook (for the account, or for its whole connection: Plaid's
+        item-level updates) or, lacking any, whose last sync is older than `older_than`: how
+        many, and the `limit` oldest. The schedule claims from the same query
+        (`silent_connection_ids`)."""
+        query = silent_accounts_query(older_than, providers)
+        since = query.selected_columns.since
+        silent = query.add_columns(
+            # Every match, counted before the limit applies (one query, not two).
+            func.count().over().label("total"),
         )
         rows = (await self.session.execute(silent.order_by(since, Account.id).limit(limit))).all()
         found = [

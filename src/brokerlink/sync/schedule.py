@@ -1,7 +1,9 @@
 """When to sync: one schedule in the store, claimed by whichever process ticks.
 
-    SyncSchedule        per-provider intervals, the backoff of failing connections
+    SyncSchedule        per-provider intervals, the backoff of failing connections, and which
+                        providers send webhooks (webhooks first)
     claim_due(...)      the due connections, taken (and advanced) in one transaction
+    due_now(...)        a holdings webhook arrived: its connection is due now
     settle(...)         after a sync: the next due time from its outcome
     Scheduler           every tick: claim what is due, hand it to a dispatcher
 
@@ -13,6 +15,14 @@ the next time: its interval after a success; for a failure a fraction of the int
 with each consecutive failure, never more than the interval; a broken connection waits for its
 user (no next time until a reconnect repairs it).
 
+Webhooks first: a provider that sends its webhooks to this app (`BROKERLINK_WEBHOOKS_<PROVIDER>`)
+is not polled. Its connections are synced when a holdings webhook makes them due (`due_now`),
+and otherwise once per catch-all interval (`BROKERLINK_CATCHALL_HOURS`) in place of the polling
+interval. A missing webhook is caught too: a claim also takes a connection one of whose accounts
+has had no holdings webhook (lacking any, no sync) for `BROKERLINK_MISSING_WEBHOOK_HOURS`, by the
+operator dashboard's own query, unless the connection itself was synced within that time (so an
+account stays silent without being synced every tick), and logs `sync.webhook.missing`.
+
 Scheduled syncs only read (accounts and holdings); they never ask a provider to refresh, which
 is billed per call and goes through the cost guard.
 """
@@ -23,6 +33,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,7 +44,7 @@ from brokerlink.domain.enums import Provider
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.sync.engine import ConnectionOutcome
 
-__all__ = ["Claim", "Scheduler", "SyncSchedule", "claim_due", "settle"]
+__all__ = ["Claim", "Scheduler", "SyncSchedule", "claim_due", "due_now", "settle"]
 
 log = structlog.get_logger("brokerlink.sync")
 
@@ -51,21 +62,38 @@ class SyncSchedule:
     # A queued job not settled within this long was lost (its marker no longer blocks): longer
     # than a backlog may keep a job waiting, plus its run.
     stale_after: timedelta = timedelta(hours=2)
+    # Webhooks first: the providers that send their webhooks to this app, synced once per
+    # `catchall` (and on their holdings webhooks) instead of every polling interval, and
+    # whose accounts silent for `missing_webhook_after` are synced anyway.
+    webhooks: frozenset[Provider] = frozenset()
+    catchall: timedelta = DAY
+    missing_webhook_after: timedelta = timedelta(hours=12)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SyncSchedule:
         queued = settings.sync_lease_seconds + (
             settings.queue_visibility_timeout_seconds if settings.queue_url else 0.0
         )
+        pushed = {
+            Provider.SNAPTRADE: settings.webhooks_snaptrade,
+            Provider.PLAID: settings.webhooks_plaid,
+        }
         return cls(
             {
                 Provider.SNAPTRADE: timedelta(hours=settings.sync_interval_hours_snaptrade),
                 Provider.PLAID: timedelta(hours=settings.sync_interval_hours_plaid),
             },
             stale_after=timedelta(seconds=max(2 * queued, 3600.0)),
+            webhooks=frozenset(p for p, on in pushed.items() if on),
+            catchall=timedelta(hours=settings.catchall_hours),
+            missing_webhook_after=timedelta(hours=settings.missing_webhook_hours),
         )
 
     def interval(self, provider: Provider) -> timedelta | None:
+        """How long a synced connection waits for its next scheduled sync: the catch-all
+        for a provider that sends webhooks, else its polling interval."""
+        if provider in self.webhooks:
+            return self.catchall
         return self.intervals.get(provider)
 
     def retry_delay(self, provider: Provider, failures: int) -> timedelta:
@@ -85,12 +113,17 @@ class SyncSchedule:
         return now + self.retry_delay(outcome.provider, failures + 1), failures + 1
 
 
+ClaimReason = Literal["due", "missing_webhook"]
+
+
 @dataclass(frozen=True)
 class Claim:
     connection_id: int
     user_id: int
     provider: Provider
     claimed_at: datetime
+    # "due": its next_sync_at came; "missing_webhook": only an account's silence made it due.
+    reason: ClaimReason = "due"
 
 
 async def claim_due(
@@ -101,16 +134,48 @@ async def claim_due(
     limit: int = 500,
 ) -> list[Claim]:
     """Take up to `limit` due connections: marked queued, `next_sync_at` advanced by one
-    interval (what a lost job falls back to), committed before anything is enqueued."""
+    interval (what a lost job falls back to), committed before anything is enqueued. With
+    webhooks, connections holding an account silent for `missing_webhook_after` are due too."""
     async with transaction(sessionmaker) as session:
         rows = await ConnectionRepository.from_session(session).claim_due(
-            now=now, stale_before=now - schedule.stale_after, limit=limit
+            now=now,
+            stale_before=now - schedule.stale_after,
+            limit=limit,
+            silent_before=now - schedule.missing_webhook_after,
+            webhook_providers=schedule.webhooks,
         )
+        claims: list[Claim] = []
         for row in rows:
+            reason: ClaimReason = "due"
+            if row.next_sync_at is not None and row.next_sync_at > now:
+                reason = "missing_webhook"
+                log.info(
+                    "sync.webhook.missing",
+                    connection_id=row.id,
+                    user_id=row.user_id,
+                    provider=row.provider.value,
+                    silent_hours=schedule.missing_webhook_after / timedelta(hours=1),
+                )
+            claims.append(Claim(row.id, row.user_id, row.provider, now, reason))
             row.sync_queued_at = now
             row.next_sync_at = now + (schedule.interval(row.provider) or DAY)
         await session.flush()
-        return [Claim(r.id, r.user_id, r.provider, now) for r in rows]
+        return claims
+
+
+async def due_now(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    connection_ids: Iterable[int],
+    *,
+    now: datetime,
+) -> list[int]:
+    """A holdings webhook named these connections: each is due at `now` (the next claim
+    takes it, unless a job already queued for it runs first and settles it). The ids moved.
+
+    Inside a transaction of its own; a route that records the webhook calls
+    `ConnectionRepository.mark_due` in the recording transaction instead."""
+    async with transaction(sessionmaker) as session:
+        return await ConnectionRepository.from_session(session).mark_due(connection_ids, now=now)
 
 
 async def settle(

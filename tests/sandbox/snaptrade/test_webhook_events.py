@@ -129,7 +129,7 @@ async def test_a_refresh_updates_every_account_of_the_connection(hooked):
             assert event["details"][part] == {"success": True, "error": None}
 
 
-async def test_moving_an_accounts_holdings(hooked):
+async def test_moving_an_accounts_holdings(hooked, clock):
     user = await hooked.user()
     auth = await connect(hooked.api, user, "SCHWAB")
     account_id, *_ = await _accounts(hooked, user, auth["id"])
@@ -139,10 +139,22 @@ async def test_moving_an_accounts_holdings(hooked):
         p["symbol"]["symbol"]["symbol"]: p["units"]
         for p in (await hooked.api.get(path, user=user)).json()
     }
+
+    async def holdings_synced():
+        [listed] = [
+            a
+            for a in (await hooked.api.get("/accounts", user=user)).json()
+            if a["id"] == account_id
+        ]
+        return listed["sync_status"]["holdings"]["last_successful_sync"]
+
+    linked = await holdings_synced()
+    clock.advance(60)
     moved = await hooked.api.http.post(
         f"/sandbox/accounts/{account_id}/move-holdings", json={"units": "2"}
     )
     assert moved.status_code == 200, moved.text
+    assert await holdings_synced() > linked  # dated, so a Daily-plan client reads them again
     after = {
         p["symbol"]["symbol"]["symbol"]: p["units"]
         for p in (await hooked.api.get(path, user=user)).json()

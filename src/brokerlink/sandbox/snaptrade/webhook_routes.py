@@ -97,6 +97,9 @@ async def _move_holdings(ctx: Ctx) -> Response:
     if not units.is_finite() or units == 0:
         raise invalid("units: must be a non-zero number")
     move_holdings(account, units)
+    # As SnapTrade's own sync would: the listing dates the new holdings (`sync_status`), so a
+    # client on the Daily plan reads them, and the webhook announces them.
+    account.holdings_changed_at = ctx.state.now()
     ctx.state.holdings_updated(account)
     return json_response(wire.positions(ctx.state, account))
 

@@ -55,6 +55,7 @@ from brokerlink.sandbox_ids import (
 from brokerlink.secrets import SecretStore, secret_store_from_settings
 from brokerlink.secrets.credentials import AppCredentials, AppCredentialsProvider
 from brokerlink.sync.engine import ConnectionOutcome, SyncEngine
+from brokerlink.webhooks.urls import webhook_url
 
 __all__ = [
     "Clients",
@@ -226,10 +227,12 @@ def _connectors(
     clients: Clients,
     secrets: SecretStore,
     sessionmaker: async_sessionmaker[AsyncSession],
+    public_url: str | None = None,
 ) -> Connectors:
-    """Connectors over the clients. Plaid finds its Items through the store's connections;
-    SnapTrade knows the data plan (on "daily" a sync skips holdings SnapTrade has not
-    re-read since the last one)."""
+    """Connectors over the clients. Plaid finds its Items through the store's connections,
+    and asks for webhooks at the app's public URL when it is known (a Link sets the Item's
+    webhook); SnapTrade knows the data plan (on "daily" a sync skips holdings SnapTrade has
+    not re-read since the last one)."""
     found = Connectors()
     if clients.snaptrade is not None:
         found.snaptrade = SnapTradeConnector(
@@ -239,7 +242,12 @@ def _connectors(
             plan=settings.snaptrade_plan,
         )
     if clients.plaid is not None:
-        found.plaid = PlaidConnector(clients.plaid, secrets, items=ConnectionItems(sessionmaker))
+        found.plaid = PlaidConnector(
+            clients.plaid,
+            secrets,
+            items=ConnectionItems(sessionmaker),
+            webhook=webhook_url(public_url or settings.public_url, Provider.PLAID),
+        )
     return found
 
 
@@ -350,13 +358,15 @@ async def open_services(
     sandbox: bool = False,
     snaptrade_credentials: AppCredentials | None = None,
     secrets: SecretStore | None = None,
+    public_url: str | None = None,
 ) -> AsyncIterator[Services]:
     """The services for `settings`, open for the block; the store must be at head already
     (`brokerlink db upgrade`, or `migrate.upgrade_async` in the embedded modes).
 
     `snaptrade_credentials`: app credentials read from the secret store, used (and followed
     through rotations) when the environment has none. `secrets`: a secret store already open
-    (else the settings' own)."""
+    (else the settings' own). `public_url`: the app's address as providers reach it (else the
+    setting's), where Plaid is asked to send webhooks."""
     engine = create_engine(settings.database_url_resolved)
     sessionmaker = create_sessionmaker(engine)
     if secrets is None:
@@ -371,7 +381,7 @@ async def open_services(
             snaptrade_credentials=snaptrade_credentials,
             snaptrade_rotation=rotation,
         ) as clients:
-            connectors = _connectors(settings, clients, secrets, sessionmaker)
+            connectors = _connectors(settings, clients, secrets, sessionmaker, public_url)
             yield Services(
                 settings=settings,
                 engine=engine,

@@ -419,20 +419,18 @@ async def embedded_sandboxes(
 
     async with AsyncExitStack() as stack:
         snap_url = plaid_url = None
+        # Served with no lifespan: their webhook senders are closed here, once the servers
+        # stopped (the exit stack unwinds in reverse).
         if snaptrade:
-            snap_url = await stack.enter_async_context(
-                serve_in_background(
-                    snaptrade_sandbox.create_app(
-                        client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
-                    )
-                )
+            snap_app = snaptrade_sandbox.create_app(
+                client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
             )
+            stack.push_async_callback(snap_app.state.webhooks.dispatcher.aclose)
+            snap_url = await stack.enter_async_context(serve_in_background(snap_app))
         if plaid:
-            plaid_url = await stack.enter_async_context(
-                serve_in_background(
-                    plaid_sandbox.create_app(
-                        client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET
-                    )
-                )
+            plaid_app = plaid_sandbox.create_app(
+                client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET
             )
+            stack.push_async_callback(plaid_app.state.webhook_delivery.dispatcher.aclose)
+            plaid_url = await stack.enter_async_context(serve_in_background(plaid_app))
         yield snap_url, plaid_url

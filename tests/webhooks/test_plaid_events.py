@@ -75,8 +75,8 @@ class TestItemStatus:
         repaired = await world.connection(connection_id)
         assert (repaired.status, repaired.status_reason) == (ConnectionStatus.ACTIVE, None)
         for kind in ("ITEM:ERROR", "ITEM:LOGIN_REPAIRED"):
-            events = await world.events(event_type=kind)
-            assert [(e.result, e.connection_id) for e in events] == [("handled", connection_id)]
+            events = await world.events(event_type=kind, connection_id=connection_id)
+            assert [e.result for e in events] == ["handled"]
 
     async def test_pending_expiration_dates_the_reconnect(self, world):
         _, connection_id, token = await _chase(world)
@@ -85,7 +85,9 @@ class TestItemStatus:
         dated = await world.connection(connection_id)
         assert dated.reconnect_by is not None
         assert dated.status is ConnectionStatus.ACTIVE
-        events = await world.events(event_type="ITEM:PENDING_EXPIRATION")
+        events = await world.events(
+            event_type="ITEM:PENDING_EXPIRATION", connection_id=connection_id
+        )
         assert [e.result for e in events] == ["handled"]
 
     async def test_a_key_endpoint_down_answers_503_and_plaids_retry_is_handled(self, world):

@@ -63,6 +63,7 @@ from brokerlink.sandbox_ids import (
 from brokerlink.secrets import SecretStore, secret_store_from_settings
 from brokerlink.secrets.credentials import AppCredentials, AppCredentialsProvider
 from brokerlink.sync.engine import ConnectionOutcome, SyncEngine
+from brokerlink.webhooks.urls import webhook_url
 
 __all__ = [
     "Clients",
@@ -255,10 +256,12 @@ def _connectors(
     clients: Clients,
     secrets: SecretStore,
     sessionmaker: async_sessionmaker[AsyncSession],
+    public_url: str | None = None,
 ) -> Connectors:
-    """Connectors over the clients. Plaid finds its Items through the store's connections;
-    SnapTrade knows the data plan (on "daily" a sync skips holdings SnapTrade has not
-    re-read since the last one)."""
+    """Connectors over the clients. Plaid finds its Items through the store's connections,
+    and asks for webhooks at the app's public URL when it is known (a Link sets the Item's
+    webhook); SnapTrade knows the data plan (on "daily" a sync skips holdings SnapTrade has
+    not re-read since the last one)."""
     found = Connectors()
     if clients.snaptrade is not None:
         found.snaptrade = SnapTradeConnector(
@@ -268,7 +271,12 @@ def _connectors(
             plan=settings.snaptrade_plan,
         )
     if clients.plaid is not None:
-        found.plaid = PlaidConnector(clients.plaid, secrets, items=ConnectionItems(sessionmaker))
+        found.plaid = PlaidConnector(
+            clients.plaid,
+            secrets,
+            items=ConnectionItems(sessionmaker),
+            webhook=webhook_url(public_url or settings.public_url, Provider.PLAID),
+        )
     return found
 
 
@@ -388,13 +396,15 @@ async def open_services(
     sandbox: bool = False,
     snaptrade_credentials: AppCredentials | None = None,
     secrets: SecretStore | None = None,
+    public_url: str | None = None,
 ) -> AsyncIterator[Services]:
     """The services for `settings`, open for the block; the store must be at head already
     (`brokerlink db upgrade`, or `migrate.upgrade_async` in the embedded modes).
 
     `snaptrade_credentials`: app credentials read from the secret store, used (and followed
     through rotations) when the environment has none. `secrets`: a secret store already open
-    (else the settings' own)."""
+    (else the settings' own). `public_url`: the app's address as providers reach it (else the
+    setting's), where Plaid is asked to send webhooks."""
     engine = create_engine(settings.database_url_resolved)
     sessionmaker = create_sessionmaker(engine)
     if secrets is None:
@@ -418,7 +428,7 @@ async def open_services(
                 observer=call_observer(settings, recorder),
             ) as clients,
         ):
-            connectors = _connectors(settings, clients, secrets, sessionmaker)
+            connectors = _connectors(settings, clients, secrets, sessionmaker, public_url)
             yield Services(
                 settings=settings,
                 engine=engine,
@@ -459,20 +469,18 @@ async def embedded_sandboxes(
 
     async with AsyncExitStack() as stack:
         snap_url = plaid_url = None
+        # Served with no lifespan: their webhook senders are closed here, once the servers
+        # stopped (the exit stack unwinds in reverse).
         if snaptrade:
-            snap_url = await stack.enter_async_context(
-                serve_in_background(
-                    snaptrade_sandbox.create_app(
-                        client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
-                    )
-                )
+            snap_app = snaptrade_sandbox.create_app(
+                client_id=SANDBOX_CLIENT_ID, consumer_key=SANDBOX_CONSUMER_KEY
             )
+            stack.push_async_callback(snap_app.state.webhooks.dispatcher.aclose)
+            snap_url = await stack.enter_async_context(serve_in_background(snap_app))
         if plaid:
-            plaid_url = await stack.enter_async_context(
-                serve_in_background(
-                    plaid_sandbox.create_app(
-                        client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET
-                    )
-                )
+            plaid_app = plaid_sandbox.create_app(
+                client_id=PLAID_SANDBOX_CLIENT_ID, secret=PLAID_SANDBOX_SECRET
             )
+            stack.push_async_callback(plaid_app.state.webhook_delivery.dispatcher.aclose)
+            plaid_url = await stack.enter_async_context(serve_in_background(plaid_app))
         yield snap_url, plaid_url

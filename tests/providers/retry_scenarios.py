@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from brokerlink.providers.plaid import PlaidClient
 from brokerlink.providers.snaptrade import SnapTradeClient
 
@@ -123,6 +125,7 @@ class PlaidWorld:
     access_token: str = ""
     public_token: str = ""
     link_token: str = ""
+    webhook_key_id: str = ""
 
     async def build(self) -> None:
         c = self.client
@@ -131,6 +134,9 @@ class PlaidWorld:
         self.access_token = exchanged["access_token"]
         self.public_token = (await c.sandbox_public_token_create("ins_109508"))["public_token"]
         self.link_token = (await c.link_token_create(client_user_id="retry-user"))["link_token"]
+        async with httpx.AsyncClient(base_url=c.base_url) as admin:
+            status = await admin.get("/sandbox-admin/status")
+            self.webhook_key_id = status.raise_for_status().json()["webhook_key_id"]
 
 
 PlaidCall = Callable[[PlaidClient, PlaidWorld], Awaitable[Any]]
@@ -154,4 +160,5 @@ PLAID: dict[str, PlaidCall] = {
     ),
     "/institutions/search": lambda c, w: c.institutions_search("Platypus"),
     "/institutions/get_by_id": lambda c, w: c.institutions_get_by_id("ins_109508"),
+    "/webhook_verification_key/get": lambda c, w: c.webhook_verification_key_get(w.webhook_key_id),
 }

@@ -36,6 +36,7 @@ from brokerlink.operator.routes import router as operator_router
 from brokerlink.orders.routes import router as orders_router
 from brokerlink.portfolio.routes import router as portfolio_router
 from brokerlink.routing.routes import router as institutions_router
+from brokerlink.webhooks.routes import router as webhooks_router
 
 __all__ = ["create_app"]
 
@@ -105,6 +106,7 @@ def create_app(
         connect_pages,
         operator_router,
         operator_pages,
+        webhooks_router,
     ):
         app.include_router(router)
     if web:

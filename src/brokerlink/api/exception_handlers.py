@@ -11,7 +11,8 @@ body before a route's dependencies, so the sign-in check is made here first: a s
 caller gets 401 whatever the body); anything else is a 500 whose body says nothing about the
 internals.
 
-The API (`/api/...`, `/health`, `/openapi.json`) always answers JSON. Any other path is the web
+The API (`/api/...`, `/health`, `/openapi.json`) and the providers' webhooks (`/webhooks/...`)
+always answer JSON. Any other path is the web
 app's: when the app has an error page (`app.state.error_page`, set by the web app), the same
 error is rendered as an HTML page with the same status and code.
 """
@@ -62,7 +63,7 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def is_api_path(path: str) -> bool:
-    return path in _API_PATHS or path.startswith("/api/")
+    return path in _API_PATHS or path.startswith(("/api/", "/webhooks/"))
 
 
 def _answer(

@@ -9,14 +9,18 @@ consolidated portfolio. Each run replaces the previous run's demo user.
 
 Output: stdout is line-buffered, so a log line (stderr) never lands inside a table when both
 go to one pipe; when stdout is not a terminal the tables are as wide as they need (not cut to
-80 columns). While serving it prints the sandboxes' addresses and the `brokerlink sync` command
-that uses them, and SIGINT or SIGTERM stops it whether or not it runs in the foreground (a
+80 columns). While serving, both sandboxes send their webhooks to the demo's own routes
+(`/webhooks/snaptrade`, set with the SnapTrade sandbox's `PUT /sandbox/webhook`; `/webhooks/plaid`,
+the `webhook` of each Plaid Link), so a refresh in the web app comes back as a holdings webhook
+that the app verifies and syncs from. It prints the sandboxes' addresses and the `brokerlink sync`
+command that uses them, and SIGINT or SIGTERM stops it whether or not it runs in the foreground (a
 background job starts with SIGINT ignored, and the embedded servers must not swallow it).
 """
 
 import asyncio
 import io
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,6 +56,7 @@ from brokerlink.repositories import (
 )
 from brokerlink.secrets import SecretStore
 from brokerlink.sync import SyncSummary
+from brokerlink.webhooks.urls import webhook_url
 
 __all__ = [
     "DemoResult",
@@ -205,6 +210,29 @@ async def _fresh_demo_user(
 
 
 Serve = Callable[[DemoResult, AppState], Awaitable[None]]
+_HOST = "127.0.0.1"
+
+
+def _demo_port(port: int) -> int:
+    """`port` if it is free, else any free one: the app's address is known before anything is
+    linked, so that Plaid's Items are made with the demo's webhook address."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((_HOST, port))
+        except OSError:
+            probe.bind((_HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+async def _send_snaptrade_webhooks_to(
+    browser: httpx.AsyncClient, snaptrade_url: str, app_url: str
+) -> None:
+    """Point the SnapTrade sandbox's webhooks at the app (SnapTrade's dashboard does this for
+    the real service)."""
+    url = webhook_url(app_url, Provider.SNAPTRADE)
+    answer = await browser.put(f"{snaptrade_url}/sandbox/webhook", json={"url": url})
+    answer.raise_for_status()
 
 
 async def run_demo(settings: Settings | None = None, *, serve: Serve | None = None) -> DemoResult:
@@ -217,10 +245,15 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # The embedded mode migrates its own store (a deployment runs `brokerlink db upgrade`).
     await migrate.upgrade_async(url)
+    app_url = f"http://{_HOST}:{_demo_port(settings.demo_port)}" if serve is not None else None
     async with (
         embedded_sandboxes() as (snap_url, plaid_url),
         open_services(
-            settings, snaptrade_url=snap_url, plaid_url=plaid_url, sandbox=True
+            settings,
+            snaptrade_url=snap_url,
+            plaid_url=plaid_url,
+            sandbox=True,
+            public_url=app_url,
         ) as services,
         httpx.AsyncClient(timeout=10) as browser,
     ):
@@ -276,13 +309,17 @@ async def run_demo(settings: Settings | None = None, *, serve: Serve | None = No
             await session.commit()
         if serve is not None:
             try:
+                assert app_url is not None
                 async with serve_in_background(
                     create_app(state, max_body_bytes=settings.max_body_bytes),
-                    port=settings.demo_port,
+                    host=_HOST,
+                    port=int(app_url.rsplit(":", 1)[1]),
                     any_port_if_busy=True,
-                ) as app_url:
-                    state.public_url = app_url
-                    result.url = app_url
+                ) as served_url:
+                    state.public_url = served_url
+                    result.url = served_url
+                    if snap_url is not None:
+                        await _send_snaptrade_webhooks_to(browser, snap_url, served_url)
                     await serve(result, state)
             finally:
                 await state.syncs.close()
@@ -312,6 +349,8 @@ async def _wait_forever(result: DemoResult, state: AppState) -> None:
         f"  sync the demo's store from another shell while this runs:\n"
         f"    brokerlink sync --snaptrade-url {result.snaptrade_url} "
         f"--plaid-url {result.plaid_url}\n"
+        f"  the sandboxes send their webhooks to {result.url}/webhooks/snaptrade and "
+        f"{result.url}/webhooks/plaid\n"
         "  Ctrl-C (or SIGTERM) stops it",
         soft_wrap=True,
     )

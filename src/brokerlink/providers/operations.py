@@ -144,6 +144,7 @@ PLAID_OPERATIONS: Mapping[str, Operation] = _table(
             ("/investments/transactions/get", _I),
             ("/institutions/search", _I),
             ("/institutions/get_by_id", _I),
+            ("/webhook_verification_key/get", _I),
         )
     ],
 )

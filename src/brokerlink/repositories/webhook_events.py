@@ -206,6 +206,21 @@ class WebhookEventRepository(Repository):
         )
         return outcome.scalar_one_or_none() is not None
 
+    async def retake(self, *, provider: Provider, event_id: str) -> bool:
+        """Take a `failed` event back to `accepted` for another delivery of it; True for exactly
+        one of any number of racing deliveries (one conditional UPDATE)."""
+        outcome = await self.session.execute(
+            update(WebhookEvent)
+            .where(
+                WebhookEvent.provider == provider,
+                WebhookEvent.event_id == event_id,
+                WebhookEvent.result == "failed",
+            )
+            .values(result="accepted", error=None, received_at=utcnow())
+            .returning(WebhookEvent.id)
+        )
+        return outcome.scalar_one_or_none() is not None
+
     async def get(self, provider: Provider, event_id: str) -> WebhookEvent | None:
         return await self.session.scalar(
             select(WebhookEvent).where(

@@ -13,6 +13,10 @@ expires by itself when its holder dies, and needs no second source of truth besi
 schedule it guards. A job is idempotent: it does nothing when every connection it names was
 synced (settled) since it was requested, so a redelivered job whose first run finished is a
 no-op, and one whose first run died syncs again.
+
+A webhook's follow-up carries the event it follows (`WebhookRef`): once its sync has run (or
+was found done already), the event is marked `handled`, or `failed` with the sync's error, in
+the webhook events table.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from brokerlink.db.session import transaction
+from brokerlink.domain.enums import Provider
 from brokerlink.repositories import ConnectionRepository
+from brokerlink.repositories.webhook_events import WebhookEventRepository
 from brokerlink.sync.engine import ConnectionOutcome, SyncEngine, SyncSummary
 from brokerlink.sync.schedule import Claim, SyncSchedule, settle
 
-__all__ = ["Job", "JobKind", "JobQueue", "JobResult", "JobRunner", "Jobs", "utcnow"]
+__all__ = ["Job", "JobKind", "JobQueue", "JobResult", "JobRunner", "Jobs", "WebhookRef", "utcnow"]
 
 log = structlog.get_logger("brokerlink.sync")
 
@@ -63,17 +69,40 @@ class JobKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class WebhookRef:
+    """The webhook event a follow-up job settles (its row in the webhook events table)."""
+
+    provider: Provider
+    event_id: str
+
+    def to_arg(self) -> str:
+        return f"{self.provider.value}:{self.event_id}"
+
+    @classmethod
+    def from_arg(cls, value: str) -> WebhookRef:
+        provider, _, event_id = value.partition(":")
+        return cls(Provider(provider), event_id)
+
+
+@dataclass(frozen=True)
 class Job:
     kind: JobKind
     key: int  # the connection's id; the user's for SYNC_USER
     requested_at: datetime
+    webhook: WebhookRef | None = None  # WEBHOOK_FOLLOWUP: the event it follows
 
     def to_args(self) -> list[object]:
-        return [self.key, self.requested_at.isoformat()]
+        args: list[object] = [self.key, self.requested_at.isoformat()]
+        if self.webhook is not None:
+            args.append(self.webhook.to_arg())
+        return args
 
     @classmethod
-    def from_args(cls, kind: JobKind, key: int, requested_at: str) -> Job:
-        return cls(kind, int(key), datetime.fromisoformat(requested_at))
+    def from_args(
+        cls, kind: JobKind, key: int, requested_at: str, webhook: str | None = None
+    ) -> Job:
+        ref = WebhookRef.from_arg(webhook) if webhook else None
+        return cls(kind, int(key), datetime.fromisoformat(requested_at), ref)
 
 
 @dataclass
@@ -92,7 +121,9 @@ class Jobs(Protocol):
     async def sync_user(self, user_id: int) -> bool: ...
     async def first_sync(self, connection_id: int) -> bool: ...
     async def refresh_followup(self, connection_id: int) -> bool: ...
-    async def webhook_followup(self, connection_id: int) -> bool: ...
+    async def webhook_followup(
+        self, connection_id: int, webhook: WebhookRef | None = None
+    ) -> bool: ...
     async def syncing_user(self, user_id: int) -> bool: ...
     async def close(self) -> None: ...
 
@@ -139,6 +170,7 @@ class JobRunner:
         owed = await self._owed(job)
         if not owed:
             log.info("sync.job.done_already", job=job.kind.value, key=job.key)
+            await self.settle_webhook(job, None)
             return JobResult(done_already=True)
         if job.kind.per_user:
             summary = await self.engine.sync_user(job.key)
@@ -147,7 +179,23 @@ class JobRunner:
         busy = [
             c.connection_id for c in summary.connections if c.skipped and c.connection_id in owed
         ]
+        if not busy:
+            failed = [c.error or "the sync failed" for c in summary.connections if not c.ok]
+            await self.settle_webhook(job, failed[0] if failed else None)
         return JobResult(summary, busy)
+
+    async def settle_webhook(self, job: Job, error: str | None) -> None:
+        """Mark the webhook a follow-up job carries `handled`, or `failed` with `error`."""
+        if job.webhook is None:
+            return
+        async with transaction(self.sessionmaker) as session:
+            await WebhookEventRepository.from_session(session).mark(
+                provider=job.webhook.provider,
+                event_id=job.webhook.event_id,
+                result="failed" if error else "handled",
+                error=error,
+                connection_id=job.key,
+            )
 
     async def give_up(self, connection_ids: Sequence[int]) -> None:
         """Unmark connections a job will not sync after all (whoever holds them settles)."""
@@ -205,8 +253,8 @@ class JobQueue(ABC):
     async def refresh_followup(self, connection_id: int) -> bool:
         return await self._request(JobKind.REFRESH_FOLLOWUP, connection_id)
 
-    async def webhook_followup(self, connection_id: int) -> bool:
-        return await self._request(JobKind.WEBHOOK_FOLLOWUP, connection_id)
+    async def webhook_followup(self, connection_id: int, webhook: WebhookRef | None = None) -> bool:
+        return await self._request(JobKind.WEBHOOK_FOLLOWUP, connection_id, webhook)
 
     async def syncing_user(self, user_id: int) -> bool:
         now = self.clock()
@@ -215,7 +263,7 @@ class JobQueue(ABC):
                 user_id, now=now, stale_before=now - self.schedule.stale_after
             )
 
-    async def _request(self, kind: JobKind, key: int) -> bool:
+    async def _request(self, kind: JobKind, key: int, webhook: WebhookRef | None = None) -> bool:
         now = self.clock()
         async with transaction(self.sessionmaker) as session:
             repo = ConnectionRepository.from_session(session)
@@ -230,7 +278,7 @@ class JobQueue(ABC):
             log.info("sync.job.deduplicated", job=kind.value, key=key)
             return False
         try:
-            await self.dispatch(Job(kind, key, now))
+            await self.dispatch(Job(kind, key, now, webhook))
         except Exception as error:  # noqa: BLE001 - the broker is down: the schedule catches up
             log.error("sync.job.enqueue_failed", job=kind.value, key=key, error=repr(error))
             async with transaction(self.sessionmaker) as session:

@@ -28,6 +28,9 @@ __all__ = ["BackgroundSyncs", "CeleryJobs"]
 
 log = structlog.get_logger("brokerlink.sync")
 
+# A webhook's follow-up that never got its connection: another sync held it throughout.
+BUSY = "another sync held the connection; the schedule syncs it next"
+
 
 class BackgroundSyncs(JobQueue):
     """Jobs run as tasks of the app's event loop. Kept so that shutdown can wait for them."""
@@ -38,11 +41,17 @@ class BackgroundSyncs(JobQueue):
         schedule: SyncSchedule | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
+        busy_retries: int = 5,
+        busy_retry_seconds: float = 2.0,
     ) -> None:
         super().__init__(
             engine.sessionmaker, schedule or SyncSchedule(), clock=clock or engine.clock
         )
         self.engine = engine
+        # A webhook's follow-up that finds its connection held tries again this many times:
+        # once the holder settles, the job finds the connection synced and marks its event.
+        self.busy_retries = busy_retries
+        self.busy_retry_seconds = busy_retry_seconds
         self.runner = JobRunner(engine, self.schedule, clock=self.clock)
         self._tasks: set[asyncio.Task[object]] = set()
         self._users: dict[int, asyncio.Task[SyncSummary]] = {}
@@ -52,9 +61,15 @@ class BackgroundSyncs(JobQueue):
 
     async def _run(self, job: Job) -> None:
         result = await self.runner.run(job)
+        tries = 0
+        while result.busy and job.webhook is not None and tries < self.busy_retries:
+            tries += 1
+            await asyncio.sleep(self.busy_retry_seconds)
+            result = await self.runner.run(job)
         if result.busy:
             # Another process is syncing them and settles them itself.
             await self.runner.give_up(result.busy)
+            await self.runner.settle_webhook(job, BUSY)
 
     async def run_claims(self, claims: Sequence[Claim]) -> None:
         """The in-app scheduler's dispatch: the claimed connections, synced here."""
@@ -141,17 +156,20 @@ TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-def _execute(task: Task, kind: JobKind, key: int, requested_at: str) -> dict[str, Any]:
+def _execute(
+    task: Task, kind: JobKind, key: int, requested_at: str, webhook: str | None = None
+) -> dict[str, Any]:
     from brokerlink.worker import runtime  # the worker's process state, built on first use
 
     rt = runtime()
-    job = Job.from_args(kind, key, requested_at)
+    job = Job.from_args(kind, key, requested_at, webhook)
     result = rt.run(rt.runner.run(job))
     if result.busy:
         if task.request.retries < rt.busy_retries:
             log.info("sync.job.busy", job=kind.value, key=key, connections=result.busy)
             raise task.retry(countdown=rt.busy_retry_seconds, max_retries=rt.busy_retries)
         rt.run(rt.runner.give_up(result.busy))
+        rt.run(rt.runner.settle_webhook(job, BUSY))
     summary = result.summary
     return {
         "done_already": result.done_already,
@@ -182,5 +200,7 @@ def refresh_followup(self: Task, connection_id: int, requested_at: str) -> dict[
 
 
 @shared_task(name=JobKind.WEBHOOK_FOLLOWUP.value, **TASK_OPTIONS)
-def webhook_followup(self: Task, connection_id: int, requested_at: str) -> dict[str, Any]:
-    return _execute(self, JobKind.WEBHOOK_FOLLOWUP, connection_id, requested_at)
+def webhook_followup(
+    self: Task, connection_id: int, requested_at: str, webhook: str | None = None
+) -> dict[str, Any]:
+    return _execute(self, JobKind.WEBHOOK_FOLLOWUP, connection_id, requested_at, webhook)

@@ -419,6 +419,19 @@ class PlaidClient:
             raise malformed("/institutions/get_by_id", "institution", "missing")
         return cast(wire.InstitutionGetByIdResponse, payload)
 
+    # -- Webhooks -------------------------------------------------------------------------------
+
+    async def webhook_verification_key_get(self, key_id: str) -> wire.WebhookVerificationKey:
+        """The public JWK that signs webhooks with `kid` `key_id` (Plaid answers
+        INVALID_WEBHOOK_VERIFICATION_KEY_ID, a `PlaidRejected`, for a kid it never issued)."""
+        payload = await self.request("/webhook_verification_key/get", {"key_id": key_id})
+        key = payload.get("key")
+        if not isinstance(key, dict):
+            raise malformed(
+                "/webhook_verification_key/get", "key", "missing", request_id=_rid(payload)
+            )
+        return cast(wire.WebhookVerificationKey, key)
+
 
 def _rid(payload: Mapping[str, Any]) -> str | None:
     value = payload.get("request_id")

@@ -102,6 +102,11 @@ class PlaidConnector:
     def provider(self) -> Provider:
         return Provider.PLAID
 
+    @property
+    def client(self) -> PlaidClient:
+        """The client it calls through (webhook verification asks it for Plaid's keys)."""
+        return self._client
+
     # -- Items ------------------------------------------------------------------------------------
 
     async def _item(self, user_id: str, item_id: str, operation: str) -> PlaidItem:

@@ -30,6 +30,7 @@ __all__ = [
     "RequestIdResponse",
     "Security",
     "Webhook",
+    "WebhookVerificationKey",
 ]
 
 
@@ -243,6 +244,20 @@ class InstitutionsSearchResponse(TypedDict, total=False):
 class InstitutionGetByIdResponse(TypedDict, total=False):
     institution: Institution
     request_id: str
+
+
+class WebhookVerificationKey(TypedDict, total=False):
+    """The `key` of /webhook_verification_key/get: a public EC JWK, dated."""
+
+    alg: str
+    kid: str
+    kty: str
+    crv: str
+    x: str
+    y: str
+    use: str
+    created_at: int
+    expired_at: int | None
 
 
 class Webhook(TypedDict, total=False):

@@ -314,6 +314,13 @@ class SnapTradeClient:
                 seconds = float(match.group(1))
         return seconds
 
+    async def consumer_key(self) -> str:
+        """The app's current consumer key (followed through rotations): what SnapTrade signs
+        webhooks with. Never logged."""
+        if self._credentials is not None:
+            await self._adopt_credentials()
+        return self._consumer_key
+
     async def _adopt_credentials(self) -> bool:
         """Take the source's current credentials; True when they changed."""
         assert self._credentials is not None

@@ -199,6 +199,10 @@ class SnapTradeUsers:
                 cached = self._cache[user_id] = found[1]
         return cached
 
+    def forget(self, user_id: str) -> None:
+        """Drop the cached credentials of a user SnapTrade deleted (their records are gone)."""
+        self._cache.pop(user_id, None)
+
     async def registered(self, user_id: str) -> bool:
         # A user never registered with SnapTrade has nothing there: that is an empty answer,
         # not an authentication failure.

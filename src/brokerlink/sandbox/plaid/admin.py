@@ -1,6 +1,7 @@
 """The Plaid sandbox's admin routes, under `/sandbox-admin/` (outside Plaid's paths).
 
-GET  status                   items, link tokens, institutions, rate-limited paths
+GET  status                   items, link tokens, institutions, rate-limited paths, and the
+                              kid that signs webhooks now
 GET|PUT|DELETE faults         the app-wide fault configuration
 GET|DELETE requests           requests that reached the sandbox, per operation
 GET  webhooks                 the webhook outbox
@@ -30,6 +31,7 @@ def add_admin_routes(app: FastAPI) -> None:
                 "link_tokens": len(state.link_tokens),
                 "institutions": sorted(state.institutions),
                 "rate_limits": sorted(state.rate_limits),
+                "webhook_key_id": state.signer.kid,
             }
         )
 

@@ -97,6 +97,7 @@ class TestAgainstSandbox:
         assert app.state.sandbox.requests.as_json() == {
             "counts": {"GET /accounts": 1},
             "total": 1,
+            "rate_limited": 0,
         }
         assert lean == [a.model_copy(update={"capabilities": Capabilities()}) for a in full]
 

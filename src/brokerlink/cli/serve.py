@@ -21,6 +21,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from brokerlink.cli._options import LogLevel, PlaidUrl, SnapTradeUrl
 from brokerlink.composition import embedded_sandboxes, require_link_state_key
 from brokerlink.config import Settings, get_settings
 from brokerlink.db import migrate
@@ -93,13 +94,9 @@ def serve(
     sandboxes: Annotated[
         bool, typer.Option(help="Start both offline sandboxes in-process and use them.")
     ] = False,
-    snaptrade_url: Annotated[
-        str | None, typer.Option(help="A running SnapTrade sandbox (when no credentials are set).")
-    ] = None,
-    plaid_url: Annotated[
-        str | None, typer.Option(help="A running Plaid sandbox (when no credentials are set).")
-    ] = None,
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    snaptrade_url: SnapTradeUrl = None,
+    plaid_url: PlaidUrl = None,
+    log_level: LogLevel = "INFO",
 ) -> None:
     """Serve the HTTP API and the web app."""
     settings = get_settings()

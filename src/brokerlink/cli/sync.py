@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from brokerlink.cli._options import LogLevel, PlaidUrl, SnapTradeUrl
 from brokerlink.composition import Connectors, open_services
 from brokerlink.config import Settings, get_settings
 from brokerlink.db import migrate
@@ -182,12 +183,8 @@ def render(summary: SyncSummary, console: Console, names: dict[int, str] | None 
 
 def sync(
     user: Annotated[int | None, typer.Option(help="Only this user's connections.")] = None,
-    snaptrade_url: Annotated[
-        str | None, typer.Option(help="A running SnapTrade sandbox (when no credentials are set).")
-    ] = None,
-    plaid_url: Annotated[
-        str | None, typer.Option(help="A running Plaid sandbox (when no credentials are set).")
-    ] = None,
+    snaptrade_url: SnapTradeUrl = None,
+    plaid_url: PlaidUrl = None,
     watch: Annotated[
         bool, typer.Option(help="Keep running: sync each connection when its interval is due.")
     ] = False,
@@ -195,7 +192,7 @@ def sync(
     runs: Annotated[
         int | None, typer.Option(help="With --watch: stop after this many checks.")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "WARNING",
+    log_level: LogLevel = "WARNING",
 ) -> None:
     """Sync accounts and positions from the providers into the store."""
     settings = get_settings()

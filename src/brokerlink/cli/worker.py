@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from brokerlink.cli._options import LogLevel, PlaidUrl, SnapTradeUrl
 from brokerlink.config import Settings, get_settings
 from brokerlink.db import migrate
 from brokerlink.errors import ConfigurationError
@@ -36,16 +37,12 @@ def _ready(settings: Settings) -> None:
 
 def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process.")] = 8,
-    snaptrade_url: Annotated[
-        str | None, typer.Option(help="A running SnapTrade sandbox (when no credentials are set).")
-    ] = None,
-    plaid_url: Annotated[
-        str | None, typer.Option(help="A running Plaid sandbox (when no credentials are set).")
-    ] = None,
+    snaptrade_url: SnapTradeUrl = None,
+    plaid_url: PlaidUrl = None,
     name: Annotated[
         str | None, typer.Option(help="The worker's node name (default: brokerlink-PID@host).")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    log_level: LogLevel = "INFO",
 ) -> None:
     """Run sync jobs from the queue (a Celery worker; its jobs share one event loop)."""
     settings = get_settings()
@@ -72,7 +69,7 @@ def beat(
     tick: Annotated[
         float | None, typer.Option(help="Seconds between claims (default: the setting).")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    log_level: LogLevel = "INFO",
 ) -> None:
     """The schedule: every tick, claim the due connections and enqueue a job for each."""
     settings = get_settings()

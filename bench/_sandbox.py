@@ -60,6 +60,6 @@ def start_sandbox(
         cmd,
         base_url + ready_path,
         ready=lambda answer: bool(answer.json().get("online")),
-        timeout=20,
+        timeout=60,
     )
     return proc, base_url

@@ -1,31 +1,35 @@
 """Webhooks first against hourly polling: provider calls per account-day, counted at the sandbox.
 
-    .venv/bin/python -m bench.webhooks [--users 200] [--change-share 0.1] [--days 2]
+    .venv/bin/python -m bench.webhooks [--users 60] [--change-share 0.1] [--days 2]
                                        [--catchall-hours 24] [--missing-hours 12] [--db postgresql]
 
 A population of users (half with one Schwab connection of 2 accounts, half with Schwab and
 Alpaca, 3 accounts: 2.5 accounts each on average) on the SnapTrade sandbox in its own process,
 the store on PostgreSQL (or SQLite). Each mode gets a fresh sandbox and database, syncs everyone
 once, then lives `--days` on a compressed clock: the scheduler's clock moves in 15-minute ticks
-and each tick runs as fast as the syncs it claims. Every simulated day the same share of
-accounts (the same ones in both modes, seeded) changes at a random tick: `POST
-/sandbox/accounts/{id}/move-holdings`, which makes the sandbox send ACCOUNT_HOLDINGS_UPDATED,
-signed, through its webhook delivery.
+and each tick runs as fast as the syncs it claims. Every simulated day, in every mode:
 
-- hourly polling: every connection is due every hour (`BROKERLINK_SYNC_INTERVAL_HOURS_SNAPTRADE=1`,
-  webhooks off); the sandbox's webhooks go nowhere.
-- webhooks first (`BROKERLINK_WEBHOOKS_SNAPTRADE=true`): the catch-all interval, the
-  missing-webhook detection, and the sandbox's webhooks delivered to a receiver in this
-  process. The receiver verifies each one (`SnapTradeWebhookVerifier`), records it in
-  webhook_events and makes its connection due now (`ConnectionRepository.mark_due`), which is
-  what the schedule needs from the receiving route; the route itself is not on this branch.
+- SnapTrade's daily sync at 04:00 (`POST /sandbox/daily-sync`): every account re-dated, each
+  announced by an ACCOUNT_HOLDINGS_UPDATED, as SnapTrade does on the Daily plan;
+- the same share of accounts (the same ones in every mode, seeded) trades at a random other tick
+  (`POST /sandbox/accounts/{id}/move-holdings`): re-dated, moved, and announced the same way.
+
+Modes:
+- hourly polling, full reads: every connection synced every hour, reading every account's
+  holdings each time (`plan="realtime"`): the 1 + 2N calls per connection of a poll, 24 times a
+  day. The baseline the target is set against.
+- hourly polling, daily plan: the same hourly polls on the Daily plan, where a sync reads only the
+  listing unless SnapTrade re-synced an account since (`plan="daily"`): the product's own poller.
+- webhooks first (`BROKERLINK_WEBHOOKS_SNAPTRADE=true`, Daily plan): the sandbox's webhooks reach
+  a receiver in this process, which verifies each (`SnapTradeWebhookVerifier`), records it in
+  webhook_events and makes its connection due now (`ConnectionRepository.mark_due`): what the
+  product's route does, with the simulated clock (the route's own cost is `bench.webhook_route`);
+  otherwise the daily catch-all and the missing-webhook detection.
 
 Provider calls are what the sandbox counted (`/sandbox/requests`, API calls only) after the
-first sync, split by what made each sync happen: a holdings webhook, the missing-webhook
-detection, or the catch-all (in polling mode: the poll). Target: webhooks first at most 1/20 of
-hourly polling. Webhook handling throughput (requests/s, p50/p99 from a second process through
-the receiving route) is `webhook_throughput` (`--throughput-url URL --load-ids …`), to be measured
-once that route exists.
+first sync, split by what made each sync happen: a daily-sync webhook, a trade's webhook, the
+missing-webhook detection, or the catch-all (in polling modes: the poll). Target: webhooks first
+at most 1/20 of hourly polling.
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ import asyncio
 import os
 import random
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import uvicorn
@@ -70,7 +76,7 @@ from brokerlink.repositories import (
 )
 from brokerlink.secrets import MemorySecretStore
 from brokerlink.sync import JobRunner, SyncEngine, SyncSchedule
-from brokerlink.sync.schedule import Claim, Scheduler
+from brokerlink.sync.schedule import WEBHOOK_CADENCE, Claim, Scheduler
 
 TICK = timedelta(minutes=15)
 DAY = timedelta(hours=24)
@@ -89,14 +95,17 @@ class SimClock:
 
 @dataclass
 class Receiver:
-    """Stands in for the receiving route: verify, record, make the connection due now."""
+    """Stands in for the receiving route on the simulated clock: verify, record, make the
+    connection due now. `cause` names what the webhooks arriving now announce."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: SimClock
     holdings: int = 0
     refused: Counter[str] = field(default_factory=Counter)
-    # Connections a holdings webhook made due since the last tick (what the next claim owes it).
-    woken: set[int] = field(default_factory=set)
+    # Connections a holdings webhook made due since the last tick (what the next claim owes
+    # it), with what sent that webhook.
+    woken: dict[int, str] = field(default_factory=dict)
+    cause: str = "trade webhook"
 
     def __post_init__(self) -> None:
         # The signature's own time is the sandbox's wall clock, so the age check reads it too.
@@ -145,7 +154,7 @@ class Receiver:
             )
             if recorded and holdings and connection is not None:
                 await connections.mark_due([connection.id], now=now)
-                self.woken.add(connection.id)
+                self.woken.setdefault(connection.id, self.cause)
         if holdings:
             async with self.arrived:
                 self.holdings += 1
@@ -214,8 +223,23 @@ class ModeResult:
         return self.total / (self.accounts * self.days)
 
 
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    plan: Literal["daily", "realtime"]
+    webhooks: bool
+
+
+FULL_POLLING = Mode("hourly polling, full reads", "realtime", webhooks=False)
+DAILY_POLLING = Mode("hourly polling, daily plan", "daily", webhooks=False)
+WEBHOOKS_FIRST = Mode("webhooks first", "daily", webhooks=True)
+MODES = (FULL_POLLING, DAILY_POLLING, WEBHOOKS_FIRST)
+# SnapTrade's daily sync runs at this tick of each simulated day (04:00 after the start).
+DAILY_SYNC_TICK = 16
+
+
 async def run_mode(
-    mode: str,
+    mode: Mode,
     db_url: str,
     base_url: str,
     *,
@@ -223,15 +247,15 @@ async def run_mode(
     days: int,
     change_share: float,
     catchall_hours: float,
-    missing_hours: float,
+    silent_hours: float,
     seed: int,
 ) -> ModeResult:
-    webhooks = mode == "webhooks first"
+    webhooks = mode.webhooks
     schedule = SyncSchedule(
         {Provider.SNAPTRADE: HOUR, Provider.PLAID: HOUR},
         webhooks=frozenset({Provider.SNAPTRADE}) if webhooks else frozenset(),
         catchall=timedelta(hours=catchall_hours),
-        missing_webhook_after=timedelta(hours=missing_hours),
+        missing_webhook_after=timedelta(hours=silent_hours),
     )
     await migrate.upgrade_async(db_url)
     engine = create_engine(db_url)
@@ -247,17 +271,17 @@ async def run_mode(
         async with SnapTradeClient(
             CLIENT_ID, CONSUMER_KEY, base_url=base_url, rate_limiter=RateLimiter(10**6)
         ) as client:
-            connector = SnapTradeConnector(client, secrets, plan="daily")
+            connector = SnapTradeConnector(client, secrets, plan=mode.plan)
             sync = SyncEngine(sessionmaker, {Provider.SNAPTRADE: connector}, clock=clock)
             runner = JobRunner(sync, schedule, clock=clock, concurrency=16)
-            result = ModeResult(mode, 0, days)
+            result = ModeResult(mode.name, 0, days)
             counting = False
 
             async def dispatch(claims: list[Claim]) -> None:
                 groups: dict[str, list[Claim]] = {}
                 for claim in claims:
                     if claim.connection_id in receiver.woken:
-                        cause = "holdings webhook"
+                        cause = receiver.woken[claim.connection_id]
                     elif claim.reason == "missing_webhook":
                         cause = "missing webhook"
                     else:
@@ -297,11 +321,19 @@ async def run_mode(
             changes: dict[int, list[str]] = {}
             for day in range(days):
                 for account in rng.sample(accounts, round(change_share * len(accounts))):
-                    tick = day * ticks_per_day + rng.randrange(ticks_per_day)
-                    changes.setdefault(tick, []).append(account)
+                    # Trades at any tick but the daily sync's, so each webhook has one cause.
+                    at = rng.choice([t for t in range(ticks_per_day) if t != DAILY_SYNC_TICK])
+                    changes.setdefault(day * ticks_per_day + at, []).append(account)
             moved = 0
             for tick in range(days * ticks_per_day):
                 clock.now = start + (tick + 1) * TICK
+                if tick % ticks_per_day == DAILY_SYNC_TICK:
+                    receiver.cause = "daily-sync webhook"
+                    answer = await http.post("/sandbox/daily-sync", json={})
+                    answer.raise_for_status()
+                    moved += len(answer.json()["accounts"])
+                else:
+                    receiver.cause = "trade webhook"
                 for account in changes.get(tick, []):
                     answer = await http.post(
                         f"/sandbox/accounts/{account}/move-holdings", json={"units": "1"}
@@ -321,48 +353,65 @@ async def run_mode(
         await engine.dispose()
 
 
-def _report(poll: ModeResult, first: ModeResult, *, catchall: float, missing: float) -> None:
+def _report(results: Sequence[ModeResult], *, catchall: float, silent: float) -> None:
+    first = next(r for r in results if r.mode == WEBHOOKS_FIRST.name)
     print(f"accounts: {first.accounts}; {first.days} simulated days in {TICK} ticks")
-    for result in (poll, first):
+    for result in results:
         print(
             f"\n{result.mode}: {result.total} provider calls, "
             f"{result.per_account_day:.3f} per account-day"
         )
         for cause, calls in sorted(result.calls.items()):
             share = calls / result.total if result.total else 0.0
-            print(f"  {cause:<17} {calls:>7} calls ({share:6.1%}) in {result.syncs[cause]} syncs")
+            print(f"  {cause:<18} {calls:>7} calls ({share:6.1%}) in {result.syncs[cause]} syncs")
     if first.refused:
         print(f"  webhooks refused: {dict(first.refused)}")
-    ratio = first.per_account_day / poll.per_account_day if poll.per_account_day else 0.0
-    verdict = "meets" if ratio <= 1 / 20 else "misses"
-    print(
-        f"\nwebhooks first / hourly polling: {ratio:.4f} (1/{1 / ratio:.1f}) "
-        f"- {verdict} the target of 1/20"
-        if ratio
-        else "\nno calls counted"
-    )
-    scheduled = first.calls["daily catch-all"] + first.calls["missing webhook"]
-    print(
-        f"the daily catch-all costs {first.calls['daily catch-all'] / first.total:.1%} of the "
-        f"webhooks-first calls, the missing-webhook syncs (after {missing:g} h) "
-        f"{first.calls['missing webhook'] / first.total:.1%}: "
-        f"{scheduled / first.total:.1%} together (catch-all every {catchall:g} h)"
-    )
-    print(
-        "webhooks reached a receiver in this benchmark (verify, record in webhook_events, "
-        "mark the connection due now), not the product's receiving route"
-    )
+    print()
+    for poll in results:
+        if poll is first or not poll.per_account_day or not first.per_account_day:
+            continue
+        ratio = first.per_account_day / poll.per_account_day
+        target = poll.mode == FULL_POLLING.name
+        verdict = (" - " + ("meets" if ratio <= 1 / 20 else "misses") + " the target of 1/20") * (
+            target
+        )
+        print(f"webhooks first / {poll.mode}: {ratio:.4f} (1/{1 / ratio:.1f}){verdict}")
+    if first.total:
+        catch, missing = first.calls["daily catch-all"], first.calls["missing webhook"]
+        print(
+            f"the daily catch-all (every {catchall:g} h) costs {catch / first.total:.1%} of the "
+            f"webhooks-first calls, the missing-webhook syncs (silent {silent:g} h) "
+            f"{missing / first.total:.1%}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks")
-    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--users", type=int, default=60)
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--change-share", type=float, default=0.1, help="accounts changing a day")
     parser.add_argument("--catchall-hours", type=float, default=24.0)
-    parser.add_argument("--missing-hours", type=float, default=12.0)
+    parser.add_argument(
+        "--missing-hours",
+        type=float,
+        default=12.0,
+        help="BROKERLINK_MISSING_WEBHOOK_HOURS: hours past the daily webhook (silent 24 h + this)",
+    )
+    parser.add_argument(
+        "--silent-hours",
+        type=float,
+        default=None,
+        help="the silence that makes a webhook missing, instead (12: 'no webhook for 12 h')",
+    )
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument(
+        "--baselines",
+        nargs="*",
+        default=[FULL_POLLING.name, DAILY_POLLING.name],
+        choices=[FULL_POLLING.name, DAILY_POLLING.name],
+        help="the polling modes to measure beside webhooks first",
+    )
     parser.add_argument(
         "--throughput-url",
         help="measure webhook handling at this receiving route instead (needs --load-ids)",
@@ -397,9 +446,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.db == "postgresql"
         else None
     )
+    silent = (
+        args.silent_hours
+        if args.silent_hours is not None
+        else WEBHOOK_CADENCE / HOUR + args.missing_hours
+    )
     results: list[ModeResult] = []
+    modes = [m for m in MODES if m is WEBHOOKS_FIRST or m.name in args.baselines]
     with tempfile.TemporaryDirectory() as tmp:
-        for n, mode in enumerate(("hourly polling", "webhooks first")):
+        for n, mode in enumerate(modes):
             proc, base_url = start_sandbox(
                 "snaptrade",
                 ["--client-id", CLIENT_ID, "--consumer-key", CONSUMER_KEY, "--rate-limit", "0"],
@@ -410,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     db_url = server.create_database("bench_webhooks")
                 else:
                     db_url = f"sqlite+aiosqlite:///{Path(tmp) / f'webhooks-{n}.db'}"
+                started = time.perf_counter()
                 results.append(
                     asyncio.run(
                         run_mode(
@@ -420,17 +476,23 @@ def main(argv: Sequence[str] | None = None) -> None:
                             days=args.days,
                             change_share=args.change_share,
                             catchall_hours=args.catchall_hours,
-                            missing_hours=args.missing_hours,
+                            silent_hours=silent,
                             seed=args.seed,
                         )
                     )
+                )
+                done = results[-1]
+                print(
+                    f"{done.mode}: {done.per_account_day:.3f} calls per account-day "
+                    f"({time.perf_counter() - started:.0f} s)",
+                    flush=True,
                 )
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
     if server is not None:
         server.stop()
-    _report(*results, catchall=args.catchall_hours, missing=args.missing_hours)
+    _report(results, catchall=args.catchall_hours, silent=silent)
 
 
 if __name__ == "__main__":

@@ -207,8 +207,9 @@ class Settings(BaseSettings):
     sync_lease_seconds: float = Field(default=900.0, gt=0)
     # Webhooks first: a provider that sends its webhooks to this app (true) has its
     # connections synced on a holdings webhook and otherwise once per catch-all interval
-    # instead of its polling interval above; an account with no holdings webhook for the
-    # missing-webhook time (lacking any, since its last sync) is synced anyway. Off: polling.
+    # instead of its polling interval above; an account whose holdings webhook is the
+    # missing-webhook time past due (24 h, the providers' daily cadence, plus these hours;
+    # lacking any, since its last sync) is synced anyway. Off: polling.
     webhooks_snaptrade: bool = False
     webhooks_plaid: bool = False
     catchall_hours: float = Field(default=24.0, gt=0)

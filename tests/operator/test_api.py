@@ -65,7 +65,7 @@ async def _rows(api) -> int:
             reason="ITEM_LOGIN_REQUIRED",
         )
         snap = await connection(session, Provider.SNAPTRADE)
-        quiet = await account(session, snap, last_synced_at=now - timedelta(hours=13))
+        quiet = await account(session, snap, last_synced_at=now - timedelta(hours=37))
         await WebhookEventRepository.from_session(session).record(
             provider=Provider.PLAID,
             event_id="evt-1",

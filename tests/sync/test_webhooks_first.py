@@ -157,7 +157,12 @@ def test_the_settings_say_which_providers_send_webhooks():
     assert pushed.webhooks == frozenset({Provider.SNAPTRADE})
     assert pushed.interval(Provider.SNAPTRADE) == 30 * H
     assert pushed.interval(Provider.PLAID) == H  # Plaid still polls
-    assert pushed.missing_webhook_after == 6 * H
+    # Hours past the daily webhook: silent 24 h + 6 h.
+    assert pushed.missing_webhook_after == 30 * H
+    # By default an account is missing its webhook 12 h after its daily one was due, not after
+    # 12 h: SnapTrade and Plaid announce holdings about once a day.
+    assert SyncSchedule.from_settings(Settings()).missing_webhook_after == 36 * H
+    assert SyncSchedule().missing_webhook_after == 36 * H
 
 
 @pytest.mark.asyncio

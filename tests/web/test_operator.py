@@ -151,9 +151,9 @@ async def test_an_admin_sees_the_dashboard_and_others_get_404(site: Site, browse
     await expect(page.locator("#broken")).to_contain_text("ITEM_LOGIN_REQUIRED")
     await expect(page.locator("#errors")).to_contain_text("provider_unavailable")
     await expect(page.locator("#errors")).to_contain_text("rate_limited")
-    # Synced a minute ago, no webhook yet: not silent for 12 hours.
+    # Synced a minute ago, no webhook yet: not silent for 36 hours.
     await expect(page.locator("#missing-webhooks")).to_contain_text(
-        "Every account has had a holdings webhook or a sync in the last 12 hours."
+        "Every account has had a holdings webhook or a sync in the last 36 hours."
     )
     await shot(page, "operator-01-dashboard")
     await page.set_viewport_size(PHONE)

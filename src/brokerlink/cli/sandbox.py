@@ -1,5 +1,6 @@
 """`brokerlink sandbox …`: serve the offline provider emulators on loopback."""
 
+from datetime import time
 from typing import Annotated
 
 import typer
@@ -33,6 +34,14 @@ def snaptrade(
             "a benchmark down)."
         ),
     ] = 60.0,
+    daily_sync_at: Annotated[
+        str | None,
+        typer.Option(
+            help="SnapTrade's daily sync at this UTC time (HH:MM): every account re-dated and "
+            "announced by an ACCOUNT_HOLDINGS_UPDATED webhook. Unset: only on "
+            "POST /sandbox/daily-sync."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the SnapTrade sandbox. `GET /` answers the status object once it is ready."""
@@ -40,9 +49,17 @@ def snaptrade(
 
     from brokerlink.sandbox.snaptrade import SandboxState, create_app
 
+    try:
+        at = None if daily_sync_at is None else time.fromisoformat(daily_sync_at)
+    except ValueError:
+        raise typer.BadParameter("use HH:MM (UTC)", param_hint="--daily-sync-at") from None
     state = SandboxState(client_id, consumer_key, rate_limit=rate_limit, rate_window=rate_window)
     application = create_app(
-        client_id=client_id, consumer_key=consumer_key, rate_limit=rate_limit, state=state
+        client_id=client_id,
+        consumer_key=consumer_key,
+        rate_limit=rate_limit,
+        state=state,
+        daily_sync_at=at,
     )
     typer.echo(f"SnapTrade sandbox on http://{host}:{port} (clientId {client_id})", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level)

@@ -18,10 +18,14 @@ user (no next time until a reconnect repairs it).
 Webhooks first: a provider that sends its webhooks to this app (`BROKERLINK_WEBHOOKS_<PROVIDER>`)
 is not polled. Its connections are synced when a holdings webhook makes them due (`due_now`),
 and otherwise once per catch-all interval (`BROKERLINK_CATCHALL_HOURS`) in place of the polling
-interval. A missing webhook is caught too: a claim also takes a connection one of whose accounts
-has had no holdings webhook (lacking any, no sync) for `BROKERLINK_MISSING_WEBHOOK_HOURS`, by the
-operator dashboard's own query, unless the connection itself was synced within that time (so an
-account stays silent without being synced every tick), and logs `sync.webhook.missing`.
+interval. A missing webhook is caught too. Both providers announce each account's holdings about
+once a day (SnapTrade after its daily sync, Plaid after the market's close), so a day without one
+is normal; an account is missing its webhook once it is `BROKERLINK_MISSING_WEBHOOK_HOURS` past
+that (`WEBHOOK_CADENCE` + the grace: 36 h by default). A claim then also takes its connection (by
+the operator dashboard's own query) unless the connection itself was synced within that time (so
+an account stays silent without being synced every tick), and logs `sync.webhook.missing`. Read
+as "no webhook for 12 h", every account would be missing half of each day and synced twice a day
+for nothing; `bench.webhooks` measures both readings.
 
 Scheduled syncs only read (accounts and holdings); they never ask a provider to refresh, which
 is billed per call and goes through the cost guard.
@@ -44,11 +48,23 @@ from brokerlink.domain.enums import Provider
 from brokerlink.repositories import ConnectionRepository
 from brokerlink.sync.engine import ConnectionOutcome
 
-__all__ = ["Claim", "Scheduler", "SyncSchedule", "claim_due", "due_now", "settle"]
+__all__ = [
+    "WEBHOOK_CADENCE",
+    "Claim",
+    "Scheduler",
+    "SyncSchedule",
+    "claim_due",
+    "due_now",
+    "settle",
+]
 
 log = structlog.get_logger("brokerlink.sync")
 
 DAY = timedelta(hours=24)
+# How often a provider announces an account's holdings when nothing is wrong: SnapTrade sends
+# ACCOUNT_HOLDINGS_UPDATED per account after its daily sync, Plaid HOLDINGS DEFAULT_UPDATE after
+# the market's close. A webhook is missing only once this has passed, plus a grace.
+WEBHOOK_CADENCE = DAY
 
 
 @dataclass(frozen=True)
@@ -64,10 +80,11 @@ class SyncSchedule:
     stale_after: timedelta = timedelta(hours=2)
     # Webhooks first: the providers that send their webhooks to this app, synced once per
     # `catchall` (and on their holdings webhooks) instead of every polling interval, and
-    # whose accounts silent for `missing_webhook_after` are synced anyway.
+    # whose accounts silent for `missing_webhook_after` (their daily webhook's cadence plus a
+    # grace) are synced anyway.
     webhooks: frozenset[Provider] = frozenset()
     catchall: timedelta = DAY
-    missing_webhook_after: timedelta = timedelta(hours=12)
+    missing_webhook_after: timedelta = WEBHOOK_CADENCE + timedelta(hours=12)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SyncSchedule:
@@ -86,7 +103,7 @@ class SyncSchedule:
             stale_after=timedelta(seconds=max(2 * queued, 3600.0)),
             webhooks=frozenset(p for p, on in pushed.items() if on),
             catchall=timedelta(hours=settings.catchall_hours),
-            missing_webhook_after=timedelta(hours=settings.missing_webhook_hours),
+            missing_webhook_after=WEBHOOK_CADENCE + timedelta(hours=settings.missing_webhook_hours),
         )
 
     def interval(self, provider: Provider) -> timedelta | None:

@@ -153,3 +153,7 @@ async def account_id(api, user, schwab) -> str:
     r = await api.get("/accounts", user=user)
     assert r.status_code == 200
     return next(a["id"] for a in r.json() if a["brokerage_authorization"] == schwab["id"])
+
+
+# Last: it reads the names above (a sandbox whose webhooks reach an in-process receiver).
+from tests.sandbox.snaptrade.hooked import hooked  # noqa: E402, F401

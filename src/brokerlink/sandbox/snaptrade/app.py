@@ -16,7 +16,10 @@ import json
 import math
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 import httpx
@@ -34,6 +37,7 @@ from brokerlink.sandbox._webhook_delivery import SNAPTRADE_RETRIES, WebhookDispa
 from brokerlink.sandbox.snaptrade import seed, wire
 from brokerlink.sandbox.snaptrade._routing import Ctx, RouteSpec, error_response, json_response
 from brokerlink.sandbox.snaptrade.control import CONTROL_ROUTES, connection_type, is_control_plane
+from brokerlink.sandbox.snaptrade.daily_sync import DailySyncTimer
 from brokerlink.sandbox.snaptrade.events import SnapTradeWebhooks
 from brokerlink.sandbox.snaptrade.lost_replies import lose_next_reset_reply, reset_reply
 from brokerlink.sandbox.snaptrade.portal import portal_url, show, submit
@@ -479,6 +483,7 @@ def create_app(
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     webhook_retry_scale: float = 1.0,
     webhook_timeout: float = 10.0,
+    daily_sync_at: time | None = None,
 ) -> Starlette:
     """The SnapTrade sandbox. `app.state.sandbox` is its SandboxState.
 
@@ -486,7 +491,9 @@ def create_app(
     are applied to it. State changes are sent as signed webhooks to `webhook_url` (settable
     later at `/sandbox/webhook`), in the background, retried on SnapTrade's schedule scaled by
     `webhook_retry_scale`; `webhook_transport` lets tests receive them in-process, and
-    `app.state.webhooks.dispatcher` lists the deliveries (`events.py`).
+    `app.state.webhooks.dispatcher` lists the deliveries (`events.py`). With `daily_sync_at`
+    (UTC), SnapTrade's daily sync runs at that time every day (`daily_sync.py`); without it, only
+    `POST /sandbox/daily-sync` runs one.
     """
     if state is None:
         kwargs: dict[str, Any] = {"rate_limit": rate_limit}
@@ -508,14 +515,26 @@ def create_app(
         timeout=webhook_timeout,
     )
     webhooks = SnapTradeWebhooks(state, dispatcher, webhook_url)
+    timer = None if daily_sync_at is None else DailySyncTimer(state, daily_sync_at)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with webhooks.lifespan(app):
+            if timer is None:
+                yield
+                return
+            async with timer.running():
+                yield
+
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     app = Starlette(
         routes=[
             Route("/", gateway.dispatch, methods=methods),
             Route("/{path:path}", gateway.dispatch, methods=methods),
         ],
-        lifespan=webhooks.lifespan,
+        lifespan=lifespan,
     )
     app.state.sandbox = state
     app.state.webhooks = webhooks
+    app.state.daily_sync = timer
     return app

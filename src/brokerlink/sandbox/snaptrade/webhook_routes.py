@@ -5,6 +5,8 @@ GET|DELETE     /sandbox/webhooks                    deliveries and their attempt
 POST /sandbox/connections/{authorizationId}/break   the connection breaks (CONNECTION_BROKEN)
 POST /sandbox/connections/{authorizationId}/repair  the user reconnects it (CONNECTION_FIXED)
 POST /sandbox/accounts/{accountId}/move-holdings    {"units": "1"} more of every equity held
+POST /sandbox/daily-sync                            SnapTrade's daily sync now ({"userId": ...}
+                                                    for one user's accounts; `daily_sync.py`)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.responses import Response
 
 from brokerlink.sandbox.snaptrade import wire
 from brokerlink.sandbox.snaptrade._routing import Ctx, RouteSpec, json_response
+from brokerlink.sandbox.snaptrade.daily_sync import daily_sync
 from brokerlink.sandbox.snaptrade.events import SnapTradeWebhooks
 from brokerlink.sandbox.snaptrade.state import Account, invalid, not_found
 
@@ -104,6 +107,16 @@ async def _move_holdings(ctx: Ctx) -> Response:
     return json_response(wire.positions(ctx.state, account))
 
 
+async def _daily_sync(ctx: Ctx) -> Response:
+    user_id = ctx.body_dict().get("userId")
+    if user_id is not None and not isinstance(user_id, str):
+        raise invalid("userId: must be a string")
+    if user_id is not None and user_id not in ctx.state.users:
+        raise not_found(f"User {user_id} not found")
+    synced = daily_sync(ctx.state, user_id=user_id)
+    return json_response({"accounts": [a.id for a in synced]})
+
+
 WEBHOOK_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/sandbox/webhook", _get_url, signed=False),
     RouteSpec("PUT", "/sandbox/webhook", _put_url, signed=False),
@@ -113,4 +126,5 @@ WEBHOOK_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/sandbox/connections/{authorizationId}/break", _break, signed=False),
     RouteSpec("POST", "/sandbox/connections/{authorizationId}/repair", _repair, signed=False),
     RouteSpec("POST", "/sandbox/accounts/{accountId}/move-holdings", _move_holdings, signed=False),
+    RouteSpec("POST", "/sandbox/daily-sync", _daily_sync, signed=False),
 )

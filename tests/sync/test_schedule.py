@@ -239,7 +239,8 @@ async def test_a_sync_asked_for_while_one_is_queued_adds_nothing(sessionmaker, w
     user_id, connection_id, auth = world
     connector = ScriptedConnector(auth)
     clock = Clock(NOW)
-    jobs = BackgroundSyncs(SyncEngine(sessionmaker, {Provider.SNAPTRADE: connector}), SCHEDULE)
+    engine = SyncEngine(sessionmaker, {Provider.SNAPTRADE: connector}, clock=clock)
+    jobs = BackgroundSyncs(engine, SCHEDULE)
     jobs.clock = jobs.runner.clock = clock
     try:
         assert await jobs.sync_connection(connection_id) is True
@@ -278,3 +279,53 @@ async def test_analysis_syncs_first_only_when_data_is_older_than_the_setting(
     summary = await engine.sync_user_if_stale(user_id, DAY)
     assert summary is not None
     assert summary.connections_ok == 1
+
+
+class HeldConnector(ScriptedConnector):
+    """Reads the holdings as they are when asked, then waits for `release` before answering."""
+
+    def __init__(self, auth):
+        super().__init__(auth)
+        self.reading = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def get_holdings(self, user_id, account_id):
+        answer = await super().get_holdings(user_id, account_id)
+        self.reading.set()
+        await self.release.wait()
+        return answer
+
+
+@pytest.mark.asyncio
+async def test_a_webhook_that_arrives_mid_sync_gets_a_sync_of_its_own(sessionmaker, world):  # noqa: F811
+    """A holdings webhook while a sync is reading: that sync read what was there before, so the
+    webhook's job must sync again, not count the sync that settles after it."""
+    _, connection_id, auth = world
+    connector = HeldConnector(auth)
+    clock = Clock(NOW)
+    runner = JobRunner(
+        SyncEngine(sessionmaker, {Provider.SNAPTRADE: connector}, clock=clock),
+        SCHEDULE,
+        clock=clock,
+    )
+    first = asyncio.create_task(
+        runner.run(Job(JobKind.SYNC_CONNECTION, connection_id, NOW - timedelta(minutes=1)))
+    )
+    await connector.reading.wait()
+    # The provider's data moves and its webhook arrives while the first sync still reads.
+    clock.now = NOW + timedelta(seconds=30)
+    connector.holdings["a1"] = [("AAPL", "11"), ("MSFT", "5")]
+    webhook_job = Job(JobKind.WEBHOOK_FOLLOWUP, connection_id, clock.now)
+    clock.now = NOW + timedelta(seconds=40)
+    connector.release.set()
+    await first
+    calls = connector.calls
+
+    result = await runner.run(webhook_job)
+
+    assert not result.done_already
+    assert connector.calls > calls
+    async with sessionmaker() as session:
+        stored = await session.get(Connection, connection_id)
+        assert stored is not None
+        assert stored.sync_attempted_at == NOW + timedelta(seconds=40)  # when the second began

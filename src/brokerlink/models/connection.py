@@ -51,7 +51,8 @@ class Connection(IdMixin, TimestampMixin, Base):
     sync_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The schedule (see `sync.schedule`): when the connection is next due (None: now, unless it
     # is broken and waits for its user), consecutive failed syncs (the backoff), when a sync job
-    # was queued and not yet settled (None: none waiting), and when a sync last settled.
+    # was queued and not yet settled (None: none waiting), and when the last settled sync began
+    # reading (what it stored is no older).
     next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     sync_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sync_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

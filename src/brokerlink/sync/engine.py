@@ -192,11 +192,14 @@ class SyncEngine:
     ) -> SyncSummary:
         """The connections whose sync lease this run gets; the others are reported skipped."""
         lease = SyncLease(self.sessionmaker, ttl=self.lease_ttl)
-        taken = await lease.take(connection_ids, now=self.clock())
+        started = self.clock()
+        taken = await lease.take(connection_ids, now=started)
         try:
             summary = await self._sync_leased(
                 user_id, provider, [c for c in connection_ids if c in taken]
             )
+            for outcome in summary.connections:
+                outcome.started_at = started
             if self.before_release is not None:
                 await self.before_release(summary.connections)
         finally:

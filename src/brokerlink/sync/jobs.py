@@ -151,8 +151,9 @@ class JobRunner:
         await settle(self.sessionmaker, self.schedule, outcomes, now=self.clock())
 
     async def _owed(self, job: Job) -> list[int]:
-        """The job's connections not synced since it was requested (a run that started before
-        the request and settles after it counts: its data is at most that old)."""
+        """The job's connections not synced since it was requested: a sync counts only if it
+        began after the request (`sync_attempted_at` is when a sync began reading), so a
+        holdings webhook that arrives while a sync is reading gets a sync of its own."""
         async with transaction(self.sessionmaker) as session:
             repo = ConnectionRepository.from_session(session)
             if job.kind.per_user:

@@ -213,8 +213,13 @@ async def settle(
             if connection is None:
                 continue  # removed meanwhile
             next_at, failures = schedule.after(outcome, connection.sync_failures, now)
+            # Attempted when it began reading: a webhook that arrived mid-sync is not answered
+            # by data read before it (`JobRunner._owed`).
             await repo.settle_sync(
-                outcome.connection_id, attempted_at=now, next_sync_at=next_at, failures=failures
+                outcome.connection_id,
+                attempted_at=outcome.started_at or now,
+                next_sync_at=next_at,
+                failures=failures,
             )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from brokerlink.domain.enums import Provider
 
@@ -29,6 +30,8 @@ class ConnectionOutcome:
     accounts: list[AccountOutcome] = field(default_factory=list)
     # Not fetched: another task or process holds the connection's sync lease.
     skipped: bool = False
+    # When this run took the connection, before it read anything: what it stored is no older.
+    started_at: datetime | None = None
 
 
 @dataclass

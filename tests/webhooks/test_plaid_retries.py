@@ -109,7 +109,7 @@ class TestRetried:
 
 
 class TestTheWindow:
-    async def test_the_same_body_within_24_hours_is_the_same_event_after_it_a_new_one(self, world):
+    async def test_the_same_body_within_the_retry_span_is_one_event_after_it_two(self, world):
         connection_id, item_id = await _chase(world)
         [first] = await _move_holdings(world, item_id)
         assert first.status == 200

@@ -11,11 +11,11 @@
 
 Plaid's bodies carry no id and Plaid signs each retry afresh (a new `iat`, so a new event id)
 over the same bytes. So a verified Plaid delivery whose body (`body_sha256`) was accepted
-before, signed at most `RETRY_WINDOW` (24 h) before this one, is that event delivered again,
-refused as a replay exactly like a seen id. The price: two distinct Plaid events with
-byte-identical bodies within 24 hours count as one (an Item's HOLDINGS DEFAULT_UPDATE often is:
-it only carries counts); what the second announced is picked up by the schedule, whose
-missing-webhook and catch-all syncs come within that time.
+before, signed at most `RETRY_WINDOW` (12 h, the span of Plaid's retries) before this one, is
+that event delivered again, refused as a replay exactly like a seen id. The price: two distinct
+Plaid events with byte-identical bodies within 12 hours count as one (an Item's HOLDINGS
+DEFAULT_UPDATE often is: it only carries counts); what the second announced is picked up by the
+schedule, whose missing-webhook and catch-all syncs come within a day.
 
 A verified event of a type this product does not know (providers add types) is recorded as
 `ignored`, answered 200 and acted on in no way; its metric's type label is `other`, never the

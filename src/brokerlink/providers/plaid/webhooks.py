@@ -70,9 +70,12 @@ KeyFetcher = Callable[[str], Awaitable[Mapping[str, Any]]]
 # expired stops verifying.
 KEY_TTL = timedelta(hours=1)
 
-# How long Plaid retries a webhook its receiver did not answer 200 ("for up to 24 hours",
-# plaid.com/docs/api/webhooks): a delivery of the same body signed that long before is a retry.
-RETRY_WINDOW = timedelta(hours=24)
+# How long after its first attempt Plaid may retry a webhook its receiver did not answer 200:
+# retries start at 30 s, each wait 4x the last, within 24 h (plaid.com/docs/api/webhooks), so the
+# sixth and last comes 11.4 h after the first attempt. A delivery of the same body signed up to
+# this long before is a retry. Not 24 h: an Item's daily HOLDINGS DEFAULT_UPDATE often repeats
+# its body byte for byte about 24 h later, and must not be taken for a retry.
+RETRY_WINDOW = timedelta(hours=12)
 
 # The webhooks of what this product links (Items with investments or transactions, through
 # Hosted Link), by `webhook_type`, as Plaid's spec documents them. Others are verified, recorded

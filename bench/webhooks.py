@@ -66,7 +66,11 @@ from brokerlink.log import configure_logging
 from brokerlink.models import Account
 from brokerlink.providers._http import RateLimiter
 from brokerlink.providers.snaptrade import SnapTradeClient, SnapTradeConnector
-from brokerlink.providers.snaptrade.webhooks import SnapTradeEventType, SnapTradeWebhookVerifier
+from brokerlink.providers.snaptrade.webhooks import (
+    SnapTradeEventType,
+    SnapTradeWebhookVerifier,
+    UnknownSnapTradeWebhook,
+)
 from brokerlink.providers.webhooks import WebhookRefused
 from brokerlink.repositories import (
     ConnectionRepository,
@@ -125,6 +129,8 @@ class Receiver:
         except WebhookRefused as refused:
             self.refused[refused.code] += 1
             return Response(status_code=400)
+        if isinstance(event, UnknownSnapTradeWebhook):
+            return Response(status_code=200)  # a type the product does not know: left alone
         now = self.clock()
         holdings = event.event_type is SnapTradeEventType.ACCOUNT_HOLDINGS_UPDATED
         async with transaction(self.sessionmaker) as session:

@@ -3,6 +3,7 @@ the provider CHECK against its backfill."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -283,3 +284,84 @@ class TestProviderCheckOrder:
             5: "snaptrade",
             6: "manual",
         }
+
+
+webhook_events = sa.table(
+    "webhook_events",
+    sa.column("id", IdType),
+    sa.column("provider", sa.String),
+    sa.column("event_id", sa.String),
+    sa.column("event_type", sa.String),
+    sa.column("received_at", UTCDateTime()),
+    sa.column("result", sa.String),
+)
+BODY_HASH = "ab" * 32
+OTHER_HASH = "cd" * 32
+
+
+def _seed_webhook_events(connection: sa.Connection) -> None:
+    rows = [
+        ("plaid", f"sha256:{BODY_HASH}", "unverified", "refused:stale"),
+        ("plaid", f"{OTHER_HASH}:1795500000", "HOLDINGS:DEFAULT_UPDATE", "handled"),
+        ("snaptrade", "0b6e1cd2-wh", "ACCOUNT_HOLDINGS_UPDATED", "handled"),
+    ]
+    connection.execute(
+        sa.insert(webhook_events),
+        [
+            {"provider": p, "event_id": e, "event_type": t, "received_at": NOW, "result": r}
+            for p, e, t, r in rows
+        ],
+    )
+
+
+def _webhook_rows(connection: sa.Connection) -> dict[str, tuple[Any, ...]]:
+    columns = {c["name"] for c in sa.inspect(connection).get_columns("webhook_events")}
+    hashed = "body_sha256" in columns
+    query = "SELECT event_id, result" + (", body_sha256" if hashed else "") + " FROM webhook_events"
+    return {row[0]: tuple(row[1:]) for row in connection.execute(sa.text(query))}
+
+
+def _add_ignored(connection: sa.Connection, event_id: str) -> None:
+    connection.execute(
+        sa.insert(webhook_events).values(
+            provider="snaptrade",
+            event_id=event_id,
+            event_type="SOMETHING_NEW",
+            received_at=NOW,
+            result="ignored",
+        )
+    )
+
+
+class TestWebhookBodyHash:
+    @pytest.mark.asyncio
+    async def test_upgrade_keeps_the_hashes_the_ids_hold(self, fresh_db_url):
+        await migrate.upgrade_async(fresh_db_url, "0015")
+        await _run_sync(fresh_db_url, _seed_webhook_events)
+        with pytest.raises(sa.exc.IntegrityError):
+            await _run_sync(fresh_db_url, _add_ignored, "future-wh")
+
+        await migrate.upgrade_async(fresh_db_url, "0016")
+
+        assert await _run_sync(fresh_db_url, _webhook_rows) == {
+            f"sha256:{BODY_HASH}": ("refused:stale", BODY_HASH),
+            f"{OTHER_HASH}:1795500000": ("handled", OTHER_HASH),
+            "0b6e1cd2-wh": ("handled", None),
+        }
+        await _run_sync(fresh_db_url, _add_ignored, "future-wh")
+
+    @pytest.mark.asyncio
+    async def test_downgrade_records_ignored_as_handled_and_goes_up_again(self, fresh_db_url):
+        await migrate.upgrade_async(fresh_db_url, "0016")
+        await _run_sync(fresh_db_url, _seed_webhook_events)
+        await _run_sync(fresh_db_url, _add_ignored, "future-wh")
+
+        await migrate.downgrade_async(fresh_db_url, "0015")
+
+        rows = await _run_sync(fresh_db_url, _webhook_rows)
+        assert rows["future-wh"] == ("handled",)
+        assert rows[f"sha256:{BODY_HASH}"] == ("refused:stale",)
+        with pytest.raises(sa.exc.IntegrityError):
+            await _run_sync(fresh_db_url, _add_ignored, "future-wh-2")
+        await migrate.upgrade_async(fresh_db_url)
+        assert (await _run_sync(fresh_db_url, _webhook_rows))["future-wh"] == ("handled", None)

@@ -1,5 +1,7 @@
 """The webhook events repository: once per provider and event id, then marked."""
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy.exc import IntegrityError
 
@@ -43,7 +45,7 @@ class TestRecord:
                 provider=provider, event_id="same", event_type="X", event_at=None
             )
 
-    async def test_a_result_outside_the_four_kinds_is_refused_by_the_database(self, session):
+    async def test_a_result_outside_the_five_kinds_is_refused_by_the_database(self, session):
         with pytest.raises(IntegrityError):
             await _repo(session).record(
                 provider=Provider.PLAID,
@@ -81,3 +83,38 @@ class TestMark:
         assert not await _repo(session).mark(
             provider=Provider.PLAID, event_id="never-seen", result="handled"
         )
+
+
+class TestCopies:
+    async def test_the_verified_deliveries_of_a_body_signed_since_oldest_first(self, session):
+        repo = _repo(session)
+        body, other = "ab" * 32, "cd" * 32
+        rows = [
+            # event id, provider, body, signed, result
+            ("too-old", Provider.PLAID, body, NOW - timedelta(hours=25), "handled"),
+            ("failed", Provider.PLAID, body, NOW - timedelta(hours=2), "failed"),
+            ("handled", Provider.PLAID, body, NOW - timedelta(hours=1), "handled"),
+            ("ignored", Provider.PLAID, body, NOW - timedelta(minutes=1), "ignored"),
+            (f"sha256:{body}", Provider.PLAID, body, None, "refused:replayed"),
+            ("other-body", Provider.PLAID, other, NOW, "handled"),
+            ("other-provider", Provider.SNAPTRADE, body, NOW, "handled"),
+        ]
+        for event_id, provider, digest, signed, result in rows:
+            assert await repo.record(
+                provider=provider,
+                event_id=event_id,
+                event_type="HOLDINGS:DEFAULT_UPDATE",
+                event_at=signed,
+                result=result,
+                body_sha256=digest,
+            )
+
+        copies = await repo.copies(Provider.PLAID, body, signed_since=NOW - timedelta(hours=24))
+
+        assert [c.event_id for c in copies] == ["failed", "handled", "ignored"]
+        assert await repo.copies(Provider.PLAID, "ef" * 32, signed_since=NOW) == []
+
+    async def test_the_body_lock_can_be_taken_twice_in_one_transaction(self, session):
+        repo = _repo(session)
+        await repo.lock_body(Provider.PLAID, "ab" * 32)
+        await repo.lock_body(Provider.PLAID, "ab" * 32)

@@ -2,15 +2,16 @@
 
 world   a `World`: the `api` fixture's app and helpers (tests/fixtures/api.py) on sandboxes
         built with a `webhook_transport` into that app, retries scaled to a fraction of a
-        second; `receiver` records every delivery (body and headers) and can hold them,
-        `gate` can hold the app's own calls to the sandboxes.
+        second; `receiver` records every delivery (body and headers), can hold them and can
+        lose the app's answers, `gate` can hold the app's own calls to the sandboxes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -54,16 +55,24 @@ class Delivery:
     body: bytes
     headers: dict[str, str]
     status: int
+    lost: bool = False  # the app answered `status`; the sender never got it
 
 
 class Receiver:
-    """The app as the sandboxes reach it: every delivery kept, and held while `held`."""
+    """The app as the sandboxes reach it: every delivery kept, and held while `open` is clear.
+
+    `lose`: the app's answers to that many next deliveries never reach the sender (the
+    connection drops after the app answered), so the sender delivers again. `after` runs once
+    each delivery is answered.
+    """
 
     def __init__(self) -> None:
         self.app: Any = None
         self.open = asyncio.Event()
         self.open.set()
         self.deliveries: list[Delivery] = []
+        self.lose = 0
+        self.after: Callable[[Delivery], None] | None = None
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return httpx.ASGITransport(app=self)
@@ -78,6 +87,9 @@ class Receiver:
                 break
         body = b"".join(chunks)
         status: list[int] = []
+        lost = self.lose > 0
+        if lost:
+            self.lose -= 1
 
         async def replay() -> dict[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}
@@ -85,11 +97,17 @@ class Receiver:
         async def capture(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
-            await send(message)
+            if not lost:
+                await send(message)
 
         await self.app(scope, replay, capture)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.deliveries.append(Delivery(scope["path"], body, headers, status[0]))
+        delivery = Delivery(scope["path"], body, headers, status[0], lost)
+        self.deliveries.append(delivery)
+        if self.after is not None:
+            self.after(delivery)
+        if lost:
+            raise ConnectionResetError("the connection dropped before the answer was sent")
 
     def of(self, provider: str) -> list[Delivery]:
         return [d for d in self.deliveries if d.path == f"/webhooks/{provider}"]
@@ -134,6 +152,19 @@ class World:
             await self.snap_app.state.webhooks.dispatcher.join()
             await self.plaid_app.state.webhook_delivery.dispatcher.join()
             await self.state.syncs.drain()
+
+    def plaid_signs_on_the_app_clock(self, wait: timedelta = timedelta(seconds=30)) -> None:
+        """The Plaid sandbox's clock (what its signatures' `iat` says) becomes the app's, which
+        moves on by `wait` after each Plaid delivery: a retry is signed later than the attempt
+        before it, as at Plaid (its waits, scaled here to milliseconds, would otherwise fall
+        within one of `iat`'s whole seconds)."""
+        self.plaid_app.state.sandbox.clock = lambda: self.api.clock.now.timestamp()
+
+        def after(delivery: Delivery) -> None:
+            if delivery.path == "/webhooks/plaid":
+                self.api.clock.advance(wait)
+
+        self.receiver.after = after
 
     def sandbox(self, provider: str) -> httpx.AsyncClient:
         """Unsigned sandbox-only routes of a sandbox."""

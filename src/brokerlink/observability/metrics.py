@@ -110,7 +110,8 @@ def sync_finished(provider: str, result: str) -> None:
 
 def webhook_event(provider: str, type: str, result: str) -> None:  # noqa: A002 - the label
     """Count one webhook: `type` as the webhook events table names it (SnapTrade's `eventType`,
-    Plaid's `webhook_type:webhook_code`), `result` `accepted|handled|failed|refused:<code>`."""
+    Plaid's `webhook_type:webhook_code`; `other` for a type this product does not know, so the
+    label stays bounded), `result` `accepted|handled|ignored|failed|refused:<code>`."""
     WEBHOOK_EVENTS.labels(provider, type, result).inc()
 
 

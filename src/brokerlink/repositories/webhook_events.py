@@ -2,17 +2,21 @@
 
 `record` is the replay guard: an `INSERT … ON CONFLICT DO NOTHING` on the unique
 (provider, event_id), so of two deliveries of one event racing in two processes exactly one
-inserts; the other learns it was seen. The reads are what the operator dashboard shows.
+inserts; the other learns it was seen. An event with no id of its own (Plaid's) is known by its
+body instead: `copies` finds the deliveries of the same body, and `lock_body` serialises the
+transactions that look for them and record one (so two copies racing cannot both be recorded).
+The reads are what the operator dashboard shows.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -165,6 +169,7 @@ class WebhookEventRepository(Repository):
         connection_id: int | None = None,
         account_id: int | None = None,
         error: str | None = None,
+        body_sha256: str | None = None,
     ) -> bool:
         """Keep the event; False (and nothing written) when this provider's event id was seen."""
         values = {
@@ -177,6 +182,7 @@ class WebhookEventRepository(Repository):
             "connection_id": connection_id,
             "account_id": account_id,
             "error": error,
+            "body_sha256": body_sha256,
         }
         statement = _insert_ignoring_duplicates(self.session, values, ("provider", "event_id"))
         outcome = await self.session.execute(statement.returning(WebhookEvent.id))
@@ -206,7 +212,9 @@ class WebhookEventRepository(Repository):
         )
         return outcome.scalar_one_or_none() is not None
 
-    async def retake(self, *, provider: Provider, event_id: str) -> bool:
+    async def retake(
+        self, *, provider: Provider, event_id: str, received_at: datetime | None = None
+    ) -> bool:
         """Take a `failed` event back to `accepted` for another delivery of it; True for exactly
         one of any number of racing deliveries (one conditional UPDATE)."""
         outcome = await self.session.execute(
@@ -216,10 +224,42 @@ class WebhookEventRepository(Repository):
                 WebhookEvent.event_id == event_id,
                 WebhookEvent.result == "failed",
             )
-            .values(result="accepted", error=None, received_at=utcnow())
+            .values(result="accepted", error=None, received_at=received_at or utcnow())
             .returning(WebhookEvent.id)
         )
         return outcome.scalar_one_or_none() is not None
+
+    async def lock_body(self, provider: Provider, body_sha256: str) -> None:
+        """Serialise, until the transaction ends, the transactions about this provider's body.
+
+        PostgreSQL: a transaction-level advisory lock on a key drawn from the provider and the
+        hash. SQLite needs none: every write transaction begins IMMEDIATE, which holds the
+        database's write lock until it ends.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        digest = hashlib.blake2b(
+            f"brokerlink:webhook-body:{provider.value}:{body_sha256}".encode(), digest_size=8
+        ).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    async def copies(
+        self, provider: Provider, body_sha256: str, *, signed_since: datetime
+    ) -> list[WebhookEvent]:
+        """This provider's verified events (accepted, in any outcome: refusals are not events)
+        with this body, signed (`event_at`) at or after `signed_since`; oldest first."""
+        rows = await self.session.scalars(
+            select(WebhookEvent)
+            .where(
+                WebhookEvent.provider == provider,
+                WebhookEvent.body_sha256 == body_sha256,
+                WebhookEvent.event_at >= signed_since,
+                WebhookEvent.result.not_like("refused:%"),
+            )
+            .order_by(WebhookEvent.id)
+        )
+        return list(rows)
 
     async def get(self, provider: Provider, event_id: str) -> WebhookEvent | None:
         return await self.session.scalar(

@@ -4,7 +4,9 @@
     ITEM ERROR, PENDING_EXPIRATION,        through `apply_item_webhook`: marked for reconnect,
     PENDING_DISCONNECT, LOGIN_REPAIRED, …  dated, or cleared (inline: no provider call)
 
-Anything else Plaid sends (transactions updates, …) is recorded and left alone.
+The other webhooks this product knows (`KNOWN_WEBHOOKS`: transactions updates, LINK, …) are
+recorded `handled` and left alone; one it does not know never reaches here (the receiver
+records it `ignored`).
 """
 
 from __future__ import annotations

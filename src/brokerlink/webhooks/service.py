@@ -3,10 +3,23 @@
     POST /webhooks/snaptrade, POST /webhooks/plaid            (routes.py)
       1. verify      the providers' verifiers; `seen` is the webhook events table
       2. record      `accepted`, once per (provider, event id): the table's unique key is the
-                     replay guard, so of two racing deliveries one goes on, the other is refused
+                     replay guard, so of two racing deliveries one goes on, the other is refused;
+                     a Plaid event also once per body within Plaid's retry window (below)
       3. act         a status change inline; a sync as a follow-up job on the app's queue,
                      which marks the event `handled` or `failed` once it ran
       4. answer 200  without waiting for the follow-up
+
+Plaid's bodies carry no id and Plaid signs each retry afresh (a new `iat`, so a new event id)
+over the same bytes. So a verified Plaid delivery whose body (`body_sha256`) was accepted
+before, signed at most `RETRY_WINDOW` (12 h, the span of Plaid's retries) before this one, is
+that event delivered again, refused as a replay exactly like a seen id. The price: two distinct
+Plaid events with byte-identical bodies within 12 hours count as one (an Item's HOLDINGS
+DEFAULT_UPDATE often is: it only carries counts); what the second announced is picked up by the
+schedule, whose missing-webhook and catch-all syncs come within a day.
+
+A verified event of a type this product does not know (providers add types) is recorded as
+`ignored`, answered 200 and acted on in no way; its metric's type label is `other`, never the
+sender's name, so the label stays bounded.
 
 A forged, stale, replayed or malformed event is refused (`WebhookRefused`: 401, 409, 400),
 logged as `webhook.refused` with the provider and the code only (never the body: it is not
@@ -14,14 +27,15 @@ trusted), recorded as `refused:<code>` under a synthetic event id (the body's SH
 forged body can never take a real event's id), and changes nothing else. When verification
 cannot be done right now (Plaid's key endpoint down) or the follow-up cannot be queued, the
 answer is 503, so the provider delivers again later. An event whose handling failed (`failed`)
-is taken up again by the provider's next delivery of it; a handled one is a replay.
+is taken up again by the provider's next delivery of it (a Plaid retry included: under the
+failed delivery's id); a handled one is a replay.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -32,11 +46,15 @@ from brokerlink.domain.enums import Provider
 from brokerlink.domain.errors import TechnicalError
 from brokerlink.errors import BrokerlinkError
 from brokerlink.log import get_logger
+from brokerlink.models.webhook_event import EVENT_TYPE_LENGTH
 from brokerlink.observability import metrics
 from brokerlink.providers.plaid import PlaidConnector
-from brokerlink.providers.plaid.webhooks import PlaidWebhookVerifier
+from brokerlink.providers.plaid.webhooks import RETRY_WINDOW, PlaidWebhookVerifier
 from brokerlink.providers.snaptrade import SnapTradeConnector
-from brokerlink.providers.snaptrade.webhooks import SnapTradeWebhookVerifier
+from brokerlink.providers.snaptrade.webhooks import (
+    SnapTradeWebhookVerifier,
+    UnknownSnapTradeWebhook,
+)
 from brokerlink.providers.webhooks import WebhookRefused
 from brokerlink.repositories.webhook_events import WebhookEventRepository
 from brokerlink.sync.jobs import Jobs, WebhookRef
@@ -46,6 +64,7 @@ from brokerlink.webhooks.plaid import PlaidEvents, event_type
 from brokerlink.webhooks.snaptrade import SnapTradeEvents
 
 __all__ = [
+    "OTHER_TYPE",
     "WebhookFollowupNotQueued",
     "WebhookReceipt",
     "WebhookReceiver",
@@ -55,6 +74,9 @@ __all__ = [
 ]
 
 _log = get_logger("brokerlink.webhooks")
+
+# The metric's type label of an event of a type this product does not know.
+OTHER_TYPE = "other"
 
 
 class WebhookVerificationUnavailable(BrokerlinkError):
@@ -80,7 +102,8 @@ class WebhooksNotConfigured(BrokerlinkError):
 
 class WebhookReceipt(BaseModel):
     """The answer to a provider: the event and what became of it (`handled`, `queued`:
-    a follow-up job runs it, `failed`: it was verified and recorded, and cannot be acted on)."""
+    a follow-up job runs it, `ignored`: of a type this product does not know, `failed`: it was
+    verified and recorded, and cannot be acted on)."""
 
     event_id: str
     result: str
@@ -88,15 +111,30 @@ class WebhookReceipt(BaseModel):
 
 @dataclass(frozen=True)
 class _Verified:
+    """A verified event as it is recorded. `act` is None for a type this product does not know.
+    `copies_since`: the event has no id of its own (Plaid's), so an accepted delivery of the
+    same body signed since then is this event again."""
+
     event_id: str
     event_type: str
     event_at: datetime | None
-    act: Callable[[], Awaitable[Action]]
+    body_sha256: str
+    act: Callable[[], Awaitable[Action]] | None
+    copies_since: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """The metric's type label: bounded, so never the sender's own name for a type."""
+        return self.event_type if self.act is not None else OTHER_TYPE
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 def refused_event_id(body: bytes) -> str:
     """The id a refused webhook is recorded under: its body's SHA-256, never the id it claims."""
-    return f"sha256:{hashlib.sha256(body).hexdigest()}"
+    return f"sha256:{_digest(body)}"
 
 
 class WebhookReceiver:
@@ -145,10 +183,14 @@ class WebhookReceiver:
                 seen=lambda event_id: self._seen(Provider.SNAPTRADE, event_id),
             )
             event = await verifier.verify(body, headers)
+            if isinstance(event, UnknownSnapTradeWebhook):
+                name = event.event_type[:EVENT_TYPE_LENGTH]
+                return _Verified(event.event_id, name, event.occurred_at, _digest(body), None)
             return _Verified(
                 event.event_id,
                 event.event_type.value,
                 event.occurred_at,
+                _digest(body),
                 lambda: events.act(event),
             )
 
@@ -162,7 +204,12 @@ class WebhookReceiver:
         async def verify() -> _Verified:
             event = await verifier.verify(body, headers)
             return _Verified(
-                event.event_id, event_type(event), event.signed_at, lambda: events.act(event)
+                event.event_id,
+                event_type(event)[:EVENT_TYPE_LENGTH],
+                event.signed_at,
+                event.body_sha256,
+                (lambda: events.act(event)) if event.known else None,
+                copies_since=event.signed_at - RETRY_WINDOW,
             )
 
         return await self._receive(Provider.PLAID, body, verify)
@@ -182,21 +229,27 @@ class WebhookReceiver:
             raise WebhookVerificationUnavailable(
                 f"the {provider.value} webhook cannot be verified now; deliver it again later"
             ) from error
-        if not await self._accept(provider, verified):
-            # Another delivery of the event got past `seen` at the same moment and won.
+        event_id = await self._accept(provider, verified)
+        if event_id is None:
+            # Accepted before: a delivery of the same body (Plaid's retry), or another delivery
+            # of the event that got past `seen` at the same moment and won.
             replay = WebhookRefused("replayed", "this webhook was already received")
             await self._refuse(provider, body, replay)
             raise replay
-        log = _log.bind(provider=provider.value, event_id=verified.event_id)
-        try:
-            action = await verified.act()
-            result = await self._settle(provider, verified, action)
-        except Exception as error:
-            await self._mark(provider, verified.event_id, "failed", error=repr(error))
-            metrics.webhook_event(provider.value, verified.event_type, "failed")
-            log.error("webhook.failed", event_type=verified.event_type, error=repr(error))
-            raise
-        metrics.webhook_event(provider.value, verified.event_type, result)
+        verified = replace(verified, event_id=event_id)
+        log = _log.bind(provider=provider.value, event_id=event_id)
+        if verified.act is None:
+            action, result = Action(note="a type this product does not know"), "ignored"
+        else:
+            try:
+                action = await verified.act()
+                result = await self._settle(provider, verified, action)
+            except Exception as error:
+                await self._mark(provider, event_id, "failed", error=repr(error))
+                metrics.webhook_event(provider.value, verified.label, "failed")
+                log.error("webhook.failed", event_type=verified.event_type, error=repr(error))
+                raise
+        metrics.webhook_event(provider.value, verified.label, result)
         log.info(
             "webhook.received",
             event_type=verified.event_type,
@@ -235,18 +288,37 @@ class WebhookReceiver:
             found = await WebhookEventRepository.from_session(session).get(provider, event_id)
             return found is not None and found.result != "failed"
 
-    async def _accept(self, provider: Provider, verified: _Verified) -> bool:
+    async def _accept(self, provider: Provider, verified: _Verified) -> str | None:
+        """Record the event (`accepted`, or at once `ignored`); the id it is recorded under, or
+        None when it was accepted before. That id is its own, or, for a delivery of a body whose
+        earlier delivery failed, that delivery's: taken up again, as a failed event id is."""
         async with transaction(self.sessionmaker) as session:
             repo = WebhookEventRepository.from_session(session)
-            if await repo.record(
+            event_id = verified.event_id
+            if verified.copies_since is not None:
+                # Held to the commit: of two copies racing, the second sees the first recorded.
+                await repo.lock_body(provider, verified.body_sha256)
+                copies = await repo.copies(
+                    provider, verified.body_sha256, signed_since=verified.copies_since
+                )
+                if any(copy.result != "failed" for copy in copies):
+                    return None
+                if copies:
+                    event_id = copies[-1].event_id
+            if event_id == verified.event_id and await repo.record(
                 provider=provider,
-                event_id=verified.event_id,
+                event_id=event_id,
                 event_type=verified.event_type,
                 event_at=verified.event_at,
                 received_at=self.clock(),
+                result="accepted" if verified.act is not None else "ignored",
+                body_sha256=verified.body_sha256,
             ):
-                return True
-            return await repo.retake(provider=provider, event_id=verified.event_id)
+                return event_id
+            retaken = await repo.retake(
+                provider=provider, event_id=event_id, received_at=self.clock()
+            )
+            return event_id if retaken else None
 
     async def _mark(
         self,
@@ -281,4 +353,5 @@ class WebhookReceiver:
                 event_at=None,
                 received_at=self.clock(),
                 result=f"refused:{refused.reason}",
+                body_sha256=_digest(body),
             )

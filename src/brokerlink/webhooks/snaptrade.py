@@ -12,8 +12,9 @@
                                                user's SnapTrade secret records removed
     TRADE_DETECTION / TRADE_UPDATE             the stored orders SnapTrade reports, updated
 
-Every change is one short transaction of its own; secrets are removed after it commits, with
-none open.
+Any other documented `eventType` is recorded `handled` and left alone; a type this product does
+not know never reaches here (the receiver records it `ignored`). Every change is one short
+transaction of its own; secrets are removed after it commits, with none open.
 """
 
 from __future__ import annotations

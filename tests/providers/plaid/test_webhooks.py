@@ -19,6 +19,7 @@ from brokerlink.errors import BrokerlinkError
 from brokerlink.providers.plaid.errors import error_from_response
 from brokerlink.providers.plaid.webhooks import (
     KEY_TTL,
+    KNOWN_WEBHOOKS,
     PlaidWebhookVerifier,
     WebhookRefused,
 )
@@ -349,6 +350,54 @@ class TestRefused:
         refused = await env.refuse(body, {"Plaid-Verification": token}, "malformed")
         assert refused.status_code == 400
         assert env.seen.asked == []
+
+
+class TestRetries:
+    async def test_a_retry_is_a_new_signature_over_the_same_body(self, env):
+        request = await env.holdings_webhook()
+        first = await env.verifier.verify(request.content, request.headers)
+        env.seen.accepted.add(first.event_id)
+        env.clock.advance(30)  # Plaid's first retry
+        token = env.state.signer.sign(request.content, env.clock.now)
+        retry = await env.verifier.verify(request.content, {"Plaid-Verification": token})
+        # The verifier cannot tell: the body's hash, the same in both, is how the store can.
+        assert retry.event_id != first.event_id
+        assert retry.body_sha256 == first.body_sha256
+        assert retry.body_sha256 == hashlib.sha256(request.content).hexdigest()
+        assert (retry.signed_at - first.signed_at).total_seconds() == 30
+
+
+class TestUnknownWebhooks:
+    @pytest.mark.parametrize(
+        ("webhook_type", "webhook_code", "known"),
+        [
+            ("HOLDINGS", "DEFAULT_UPDATE", True),
+            ("ITEM", "WEBHOOK_UPDATE_ACKNOWLEDGED", True),
+            ("TRANSACTIONS", "SYNC_UPDATES_AVAILABLE", True),
+            ("ITEM", "SOMETHING_NEW", False),
+            ("HOLDINGS", "HISTORICAL_UPDATE", False),
+            ("WALLET", "WALLET_TRANSACTION_STATUS_UPDATE", False),
+        ],
+    )
+    async def test_are_verified_and_told_apart(self, env, webhook_type, webhook_code, known):
+        body = json.dumps(
+            {"webhook_type": webhook_type, "webhook_code": webhook_code, "item_id": "item-1"}
+        ).encode()
+        token = env.state.signer.sign(body, env.clock.now)
+        event = await env.verifier.verify(body, {"Plaid-Verification": token})
+        assert event.known is known
+        assert event.known is (webhook_code in KNOWN_WEBHOOKS.get(webhook_type, ()))
+        assert event.item_id == ("item-1" if known else None)
+
+    async def test_an_unknown_ones_fields_are_not_read(self, env):
+        body = (
+            b'{"webhook_type": "ITEM", "webhook_code": "SOMETHING_NEW", "item_id": 7, '
+            b'"error": "a new shape"}'
+        )
+        token = env.state.signer.sign(body, env.clock.now)
+        event = await env.verifier.verify(body, {"Plaid-Verification": token})
+        assert (event.webhook_code, event.known, event.item_id) == ("SOMETHING_NEW", False, None)
+        assert event.payload["item_id"] == 7
 
 
 async def test_refusals_are_typed_4xx_app_errors(env):

@@ -14,6 +14,7 @@ from brokerlink.errors import BrokerlinkError
 from brokerlink.providers.snaptrade.webhooks import (
     SnapTradeEventType,
     SnapTradeWebhookVerifier,
+    UnknownSnapTradeWebhook,
     WebhookRefused,
 )
 from brokerlink.sandbox.snaptrade.webhooks import sign_webhook, webhook_payload
@@ -241,7 +242,7 @@ class TestRefused:
         ("change", "field"),
         [
             ({"accountId": None}, "accountId"),
-            ({"eventType": "SOMETHING_NEW"}, "eventType"),
+            ({"eventType": 7}, "eventType"),
             ({"eventTimestamp": "yesterday"}, "eventTimestamp"),
             ({"eventTimestamp": "2026-11-23T12:00:00"}, "eventTimestamp"),
             ({"webhookId": None}, "webhookId"),
@@ -255,6 +256,45 @@ class TestRefused:
         body, headers = signed_by_test(payload)
         refused = await receiver.refuse(body, headers, "malformed")
         assert field in refused.message
+        assert receiver.seen.asked == []
+
+
+def future_event(**change) -> dict:
+    """A payload of an eventType SnapTrade does not document (yet), with fields of its own."""
+    payload, _ = sandbox_webhook("USER_DELETED")
+    payload |= {"eventType": "PORTFOLIO_REBALANCED", "userId": 7, "details": ["new", "shape"]}
+    return {k: v for k, v in (payload | change).items() if v is not None}
+
+
+class TestAFutureEventType:
+    async def test_is_verified_and_nothing_but_its_id_and_time_is_read(self, receiver):
+        payload = future_event()
+        body, headers = signed_by_test(payload)
+        event = await receiver.verifier.verify(body, headers)
+        assert isinstance(event, UnknownSnapTradeWebhook)
+        assert (event.event_id, event.event_type, event.occurred_at) == (
+            payload["webhookId"],
+            "PORTFOLIO_REBALANCED",
+            receiver.now,
+        )
+        assert event.payload == payload
+        assert receiver.seen.asked == [payload["webhookId"]]
+
+    async def test_is_refused_when_forged_stale_or_replayed(self, receiver):
+        payload = future_event()
+        body, headers = signed_by_test(payload)
+        forged = {"Signature": base64.b64encode(b"\0" * 32).decode()}
+        await receiver.refuse(body, forged, "bad_signature")
+        receiver.seen.accepted.add(payload["webhookId"])
+        await receiver.refuse(body, headers, "replayed")
+        receiver.now += timedelta(minutes=6)
+        await receiver.refuse(body, headers, "stale")
+
+    @pytest.mark.parametrize("missing", ["webhookId", "eventTimestamp"])
+    async def test_without_its_id_or_time_is_malformed(self, receiver, missing):
+        body, headers = signed_by_test(future_event(**{missing: None}))
+        refused = await receiver.refuse(body, headers, "malformed")
+        assert missing in refused.message
         assert receiver.seen.asked == []
 
 

@@ -14,6 +14,14 @@ The checks, in order, each refusing with `WebhookRefused`:
 
 and only then is the body parsed. All of them are `bad_signature` but 5 (`stale`), 6
 (`replayed`) and an unparsable signed body (`malformed`).
+
+Plaid's bodies carry no id, and a retry (Plaid retries an unanswered webhook for up to 24
+hours) is signed afresh: a new `iat`, so a new event id, over a byte-identical body. So 6 only
+refuses the very same delivery again; the receiver (`brokerlink.webhooks`) knows a retry by its
+body (`PlaidWebhook.body_sha256`) within `RETRY_WINDOW`, in the store. A type or code outside
+`KNOWN_WEBHOOKS` is verified and parsed all the same (`PlaidWebhook.known` is false): Plaid
+adds webhooks, and one this product does not know is no forgery (nor is anything of it read
+beyond its type and code).
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from brokerlink.providers.webhooks import (
 )
 
 __all__ = [
+    "KNOWN_WEBHOOKS",
+    "RETRY_WINDOW",
     "VERIFICATION_HEADER",
     "KeyFetcher",
     "PlaidWebhook",
@@ -60,11 +70,50 @@ KeyFetcher = Callable[[str], Awaitable[Mapping[str, Any]]]
 # expired stops verifying.
 KEY_TTL = timedelta(hours=1)
 
+# How long after its first attempt Plaid may retry a webhook its receiver did not answer 200:
+# retries start at 30 s, each wait 4x the last, within 24 h (plaid.com/docs/api/webhooks), so the
+# sixth and last comes 11.4 h after the first attempt. A delivery of the same body signed up to
+# this long before is a retry. Not 24 h: an Item's daily HOLDINGS DEFAULT_UPDATE often repeats
+# its body byte for byte about 24 h later, and must not be taken for a retry.
+RETRY_WINDOW = timedelta(hours=12)
+
+# The webhooks of what this product links (Items with investments or transactions, through
+# Hosted Link), by `webhook_type`, as Plaid's spec documents them. Others are verified, recorded
+# `ignored` and left alone.
+KNOWN_WEBHOOKS: Mapping[str, frozenset[str]] = {
+    "HOLDINGS": frozenset({"DEFAULT_UPDATE"}),
+    "INVESTMENTS_TRANSACTIONS": frozenset({"DEFAULT_UPDATE", "HISTORICAL_UPDATE"}),
+    "ITEM": frozenset(
+        {
+            "ERROR",
+            "LOGIN_REPAIRED",
+            "NEW_ACCOUNTS_AVAILABLE",
+            "PENDING_DISCONNECT",
+            "PENDING_EXPIRATION",
+            "USER_ACCOUNT_REVOKED",
+            "USER_PERMISSION_REVOKED",
+            "WEBHOOK_UPDATE_ACKNOWLEDGED",
+        }
+    ),
+    "LINK": frozenset({"EVENTS", "ITEM_ADD_RESULT", "SESSION_FINISHED"}),
+    "TRANSACTIONS": frozenset(
+        {
+            "DEFAULT_UPDATE",
+            "HISTORICAL_UPDATE",
+            "INITIAL_UPDATE",
+            "RECURRING_TRANSACTIONS_UPDATE",
+            "SYNC_UPDATES_AVAILABLE",
+            "TRANSACTIONS_REMOVED",
+        }
+    ),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class PlaidWebhook:
     """A verified Plaid webhook. `event_id` is the body's hash and the signing time: Plaid
-    sends no id of its own, and the signature cannot serve (ECDSA signatures are malleable)."""
+    sends no id of its own, and the signature cannot serve (ECDSA signatures are malleable).
+    `body_sha256` is the body's alone, the same in each of Plaid's retries of it."""
 
     event_id: str
     webhook_type: str
@@ -74,6 +123,12 @@ class PlaidWebhook:
     environment: str | None
     signed_at: datetime
     payload: Mapping[str, Any]
+    body_sha256: str
+
+    @property
+    def known(self) -> bool:
+        """Whether it is one of `KNOWN_WEBHOOKS`."""
+        return _known(self.webhook_type, self.webhook_code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +197,7 @@ class PlaidWebhookVerifier:
             max_age=self._max_age,
             max_future_skew=self._max_future_skew,
         )
-        event = _parse(load_json_object(body), f"{body_hash}:{iat}", signed_at)
+        event = _parse(load_json_object(body), body_hash, iat, signed_at)
         if await self._seen(event.event_id):
             raise WebhookRefused("replayed", "this webhook was already received")
         return event
@@ -200,11 +255,23 @@ def _optional_text(payload: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def _parse(payload: Mapping[str, Any], event_id: str, signed_at: datetime) -> PlaidWebhook:
+def _known(webhook_type: str, webhook_code: str) -> bool:
+    return webhook_code in KNOWN_WEBHOOKS.get(webhook_type, frozenset())
+
+
+def _parse(
+    payload: Mapping[str, Any], body_hash: str, iat: int, signed_at: datetime
+) -> PlaidWebhook:
     webhook_type = _optional_text(payload, "webhook_type")
     webhook_code = _optional_text(payload, "webhook_code")
     if not webhook_type or not webhook_code:
         raise WebhookRefused("malformed", "webhook_type and webhook_code are required")
+    event_id = f"{body_hash}:{iat}"
+    if not _known(webhook_type, webhook_code):
+        # Nothing else of it is read: no shape this product expects can refuse what Plaid added.
+        return PlaidWebhook(
+            event_id, webhook_type, webhook_code, None, None, None, signed_at, payload, body_hash
+        )
     error = payload.get("error")
     if error is not None and not isinstance(error, Mapping):
         raise WebhookRefused("malformed", "error is not an object")
@@ -217,4 +284,5 @@ def _parse(payload: Mapping[str, Any], event_id: str, signed_at: datetime) -> Pl
         environment=_optional_text(payload, "environment"),
         signed_at=signed_at,
         payload=payload,
+        body_sha256=body_hash,
     )

@@ -8,7 +8,9 @@ and the same parsed object is read only after the signature matched.
 
 Refusals are `WebhookRefused` (`bad_signature`, `malformed`, `stale` for an `eventTimestamp`
 older than five minutes or ahead of the clock, `replayed` for a `webhookId` already seen), in
-that order: nothing but the signature is looked at before it matched.
+that order: nothing but the signature is looked at before it matched. An `eventType` this
+product does not know (SnapTrade adds types) is no refusal: once signed, timely and unseen it is
+an `UnknownSnapTradeWebhook`, of which only the id and the time are read.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "SnapTradeEventType",
     "SnapTradeWebhook",
     "SnapTradeWebhookVerifier",
+    "UnknownSnapTradeWebhook",
     "WebhookRefused",
     "expected_signature",
 ]
@@ -123,6 +126,17 @@ class SnapTradeWebhook:
     payload: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class UnknownSnapTradeWebhook:
+    """A verified SnapTrade webhook of an `eventType` not among `SnapTradeEventType`: its id,
+    its type as sent, its time; nothing else of it is read or acted on."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    payload: Mapping[str, Any]
+
+
 def expected_signature(consumer_key: str, payload: Mapping[str, Any]) -> str:
     """Base64 HMAC-SHA256, under the consumer key, of the payload as canonical JSON."""
     canonical = json.dumps(payload, separators=(",", ":"), sort_keys=True)
@@ -157,7 +171,9 @@ class SnapTradeWebhookVerifier:
     def __repr__(self) -> str:
         return "SnapTradeWebhookVerifier(consumer_key=***)"
 
-    async def verify(self, body: bytes, headers: Mapping[str, str]) -> SnapTradeWebhook:
+    async def verify(
+        self, body: bytes, headers: Mapping[str, str]
+    ) -> SnapTradeWebhook | UnknownSnapTradeWebhook:
         """The event in `body`, or `WebhookRefused`."""
         signature = header(headers, SIGNATURE_HEADER)
         if not signature:
@@ -228,13 +244,18 @@ def _orders(details: Any) -> tuple[Mapping[str, Any], ...]:
     return tuple(orders)
 
 
-def parse_event(payload: Mapping[str, Any]) -> SnapTradeWebhook:
+def parse_event(payload: Mapping[str, Any]) -> SnapTradeWebhook | UnknownSnapTradeWebhook:
     """The typed event of a verified payload, or `malformed`."""
     raw_type = _required(payload, "eventType")
     try:
         event_type = SnapTradeEventType(raw_type)
-    except ValueError as exc:
-        raise WebhookRefused("malformed", f"unknown eventType {raw_type!r}") from exc
+    except ValueError:
+        return UnknownSnapTradeWebhook(
+            event_id=_event_id(payload),
+            event_type=raw_type,
+            occurred_at=_timestamp(payload),
+            payload=payload,
+        )
     # OAuth apps' payloads (schemaVersion oauth_v1) name the connection `connectionId`.
     oauth = payload.get("schemaVersion") == "oauth_v1"
     connection_field = "connectionId" if oauth else _CONNECTION

@@ -303,3 +303,14 @@ async def test_the_consumer_key_stays_out_of_the_repr():
         CONSUMER_KEY, clock=lambda: datetime.now(UTC), seen=SeenIds()
     )
     assert CONSUMER_KEY not in repr(verifier)
+
+    async def test_an_id_longer_than_the_events_table_keeps_is_malformed(self, receiver):
+        payload, _ = sandbox_webhook("USER_DELETED")
+        payload["webhookId"] = "x" * 129
+        body, headers = signed_by_test(payload)
+        refused = await receiver.refuse(body, headers, "malformed")
+        assert "longer than 128" in refused.message
+        assert receiver.seen.asked == []
+        payload["webhookId"] = "x" * 128
+        body, headers = signed_by_test(payload)
+        assert (await receiver.verifier.verify(body, headers)).event_id == "x" * 128

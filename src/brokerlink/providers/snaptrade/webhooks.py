@@ -204,11 +204,18 @@ def _optional(payload: Mapping[str, Any], name: str) -> str | None:
     return None if payload.get(name) is None else _required(payload, name)
 
 
+MAX_EVENT_ID = 128
+
+
 def _event_id(payload: Mapping[str, Any]) -> str:
     # The spec's WebhookBase spells it `webookId`; deliveries carry `webhookId`, TRADE_* both.
     for name in ("webhookId", "webookId"):
         if payload.get(name) is not None:
-            return _required(payload, name)
+            found = _required(payload, name)
+            # SnapTrade's are UUIDs; the events table keeps up to this many characters.
+            if len(found) > MAX_EVENT_ID:
+                raise WebhookRefused("malformed", f"{name} is longer than {MAX_EVENT_ID}")
+            return found
     raise WebhookRefused("malformed", "webhookId (or webookId) is missing")
 
 

@@ -46,6 +46,7 @@ from brokerlink.portfolio.consolidate import (
     analysis_view,
     consolidate,
 )
+from brokerlink.providers.observe import call_context
 from brokerlink.providers.snaptrade import SnapTradeConnector
 from brokerlink.routing.coverage import load_coverage
 from brokerlink.secrets import SecretNotFound, SecretStore, secret_store_from_settings
@@ -338,12 +339,15 @@ def create_connection_portal_url(
                 f"{institution!r} is not a SnapTrade institution in the coverage map",
                 field="institution",
             )
-        return await (await _connector()).connection_link(
-            user_id,
-            broker=entry.snaptrade_slug,
-            connection_type=connection_type_for(entry),
-            custom_redirect=redirect_uri,
-        )
+        connector = await _connector()
+        # The institution only: the portfolio app's user ids need not be rows of this store.
+        with call_context(institution=entry.slug):
+            return await connector.connection_link(
+                user_id,
+                broker=entry.snaptrade_slug,
+                connection_type=connection_type_for(entry),
+                custom_redirect=redirect_uri,
+            )
 
     return _runtime.run(run())
 

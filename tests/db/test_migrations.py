@@ -365,3 +365,79 @@ class TestWebhookBodyHash:
             await _run_sync(fresh_db_url, _add_ignored, "future-wh-2")
         await migrate.upgrade_async(fresh_db_url)
         assert (await _run_sync(fresh_db_url, _webhook_rows))["future-wh"] == ("handled", None)
+
+
+def _seed_call(connection: sa.Connection) -> None:
+    """A call log row as 0015 kept it: `request_id` was the provider's id."""
+    connection.execute(
+        sa.text(
+            "INSERT INTO provider_call_log (provider, institution, operation, request_id,"
+            " latency_ms, result, status_code, occurred_at)"
+            " VALUES ('plaid', 'chase', '/accounts/get', 'theirs-1', 12, 'ok', 200, :at)"
+        ),
+        {"at": NOW.replace(tzinfo=None)},
+    )
+
+
+def _call_columns(connection: sa.Connection) -> set[str]:
+    return {c["name"] for c in sa.inspect(connection).get_columns("provider_call_log")}
+
+
+def _select_calls(columns: str):
+    def read(connection: sa.Connection) -> list[tuple]:
+        query = f"SELECT {columns} FROM provider_call_log ORDER BY id"  # noqa: S608 - constants
+        return [tuple(row) for row in connection.execute(sa.text(query))]
+
+    return read
+
+
+def _insert_unknown_provider(connection: sa.Connection) -> None:
+    connection.execute(
+        sa.text(
+            "INSERT INTO provider_call_log (provider, operation, latency_ms, result, occurred_at)"
+            " VALUES ('nobody', 'x', 1, 'ok', :at)"
+        ),
+        {"at": NOW.replace(tzinfo=None)},
+    )
+
+
+class TestCallLogIds:
+    """0017: the provider's request id keeps its values under its new name, beside our call id,
+    the error code and the cost tag; and back."""
+
+    NEW = {"call_id", "provider_request_id", "error_code", "cost_type", "cost_amount"}
+
+    @pytest.mark.asyncio
+    async def test_up_keeps_the_providers_ids_and_down_restores_them(self, fresh_db_url):
+        await migrate.upgrade_async(fresh_db_url, "0015")
+        await _run_sync(fresh_db_url, _seed_call)
+
+        await migrate.upgrade_async(fresh_db_url)
+
+        columns = await _run_sync(fresh_db_url, _call_columns)
+        assert self.NEW <= columns
+        assert "request_id" not in columns
+        read = _select_calls(
+            "provider_request_id, call_id, error_code, cost_type, cost_amount, institution"
+        )
+        assert await _run_sync(fresh_db_url, read) == [
+            ("theirs-1", None, None, None, None, "chase")
+        ]
+        # The table was rebuilt on SQLite: its provider CHECK is still there.
+        with pytest.raises(sa.exc.IntegrityError, match="provider"):
+            await _run_sync(fresh_db_url, _insert_unknown_provider)
+
+        await migrate.downgrade_async(fresh_db_url, "0015")
+
+        columns = await _run_sync(fresh_db_url, _call_columns)
+        assert not self.NEW & columns
+        assert await _run_sync(fresh_db_url, _select_calls("request_id, operation")) == [
+            ("theirs-1", "/accounts/get")
+        ]
+        with pytest.raises(sa.exc.IntegrityError, match="provider"):
+            await _run_sync(fresh_db_url, _insert_unknown_provider)
+        # ...and up again.
+        await migrate.upgrade_async(fresh_db_url)
+        assert await _run_sync(fresh_db_url, _select_calls("provider_request_id")) == [
+            ("theirs-1",)
+        ]

@@ -221,7 +221,8 @@ class TestProviderCallLogRepository:
             latency_ms=120,
             result="ok",
             institution="QUESTRADE",
-            request_id="req-1",
+            call_id="ours-1",
+            provider_request_id="req-1",
             status_code=200,
             at=T0,
         )
@@ -229,7 +230,10 @@ class TestProviderCallLogRepository:
             provider=Provider.PLAID,
             operation="holdings.get",
             latency_ms=3000,
-            result="rate_limited",
+            result="RateLimited",
+            error_code="RATE_LIMIT_EXCEEDED",
+            cost_type="plaid.investments.refresh",
+            cost_amount=Decimal("0.12"),
             status_code=429,
             at=T0 + timedelta(seconds=1),
         )
@@ -238,7 +242,13 @@ class TestProviderCallLogRepository:
         snaptrade = await repo.recent(provider=Provider.SNAPTRADE, institution="QUESTRADE")
 
         assert [c.operation for c in everything] == ["holdings.get", "positions.fetch"]
-        assert [(c.request_id, c.latency_ms, c.result) for c in snaptrade] == [("req-1", 120, "ok")]
+        assert [(c.call_id, c.provider_request_id, c.latency_ms, c.result) for c in snaptrade] == [
+            ("ours-1", "req-1", 120, "ok")
+        ]
+        assert [(c.error_code, c.cost_type, c.cost_amount) for c in everything] == [
+            ("RATE_LIMIT_EXCEEDED", "plaid.investments.refresh", Decimal("0.12")),
+            (None, None, None),
+        ]
         assert await repo.recent(since=T0 + timedelta(seconds=1), limit=5) == everything[:1]
 
 

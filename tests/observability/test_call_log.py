@@ -1,6 +1,7 @@
 """Every provider call through the pipeline, against the SnapTrade sandbox: one `provider.call`
 event with every field (redacted), one provider_call_log row written off the request path (SQLite
-and PostgreSQL), a cost tag on billed calls, and a bounded buffer that drops rather than blocks."""
+and PostgreSQL) with the same ids, error code and cost tag, and a bounded buffer that drops
+rather than blocks."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import structlog
 from sqlalchemy import select
 
 from brokerlink.config import Settings
+from brokerlink.domain.errors import ProviderError
 from brokerlink.log import configure_logging
 from brokerlink.models import ProviderCall
 from brokerlink.observability import metrics
@@ -126,8 +128,10 @@ class TestOneCall:
         assert row.provider.value == "snaptrade"
         assert row.institution == "schwab"
         assert row.operation == "Authentication_registerSnapTradeUser"
-        assert row.request_id == event["provider_request_id"]
+        assert row.call_id == event["request_id"]  # ours: the row and the event are one call
+        assert row.provider_request_id == event["provider_request_id"]
         assert row.result == "ok"
+        assert (row.error_code, row.cost_type, row.cost_amount) == (None, None, None)
         assert row.status_code == 200
         assert row.user_id == user_id
         assert row.latency_ms == round(event["latency_ms"])
@@ -147,6 +151,10 @@ class TestOneCall:
         async with sessionmaker() as session:
             rows = (await session.scalars(select(ProviderCall).order_by(ProviderCall.id))).all()
         assert [r.result for r in rows] == ["ok", "UserSecretInvalid"]
+        assert [(r.call_id, r.error_code) for r in rows] == [
+            (e["request_id"], e["error_code"]) for e in _calls(logs)
+        ]
+        assert rows[-1].error_code == str(refused.value.code)
         # The operator dashboard counts "ok" rows as successes and lists the others as errors.
         async with sessionmaker() as session:
             summary = await OperatorService(session).summary()
@@ -200,6 +208,16 @@ class TestCost:
         assert refresh["cost"] == {"type": "snaptrade.authorization.refresh", "amount": "0.05"}
         assert by_operation["Sandbox_createConnection"]["cost"] is None
         assert _cost_total() - before == pytest.approx(0.05)
+        await recorder.flush()
+        async with sessionmaker() as session:
+            rows = {r.call_id: r for r in (await session.scalars(select(ProviderCall))).all()}
+        billed = rows[refresh["request_id"]]
+        assert (billed.cost_type, billed.cost_amount) == (
+            "snaptrade.authorization.refresh",
+            Decimal("0.05"),
+        )
+        free = rows[by_operation["Sandbox_createConnection"]["request_id"]]
+        assert (free.cost_type, free.cost_amount) == (None, None)
 
     async def test_the_price_follows_the_settings(self, sessionmaker):
         settings = Settings(cost_snaptrade_refresh=Decimal("0.07"))
@@ -250,7 +268,61 @@ class TestPlaid:
             ("plaid", "/item/public_token/exchange", "ok"),
             ("plaid", "/investments/refresh", "ok"),
         ]
-        assert all(r.request_id for r in rows)  # Plaid's request_id, from the body
+        # Plaid's request_id, from the body; ours, the event's.
+        assert [(r.call_id, r.provider_request_id) for r in rows] == [
+            (calls[r.operation]["request_id"], calls[r.operation]["provider_request_id"])
+            for r in rows
+        ]
+        assert all(r.provider_request_id for r in rows)
+        assert [(r.cost_type, r.cost_amount) for r in rows] == [
+            (None, None),
+            (None, None),
+            ("plaid.investments.refresh", Decimal("0.12")),
+        ]
+        assert {r.institution for r in rows} == {"vanguard"}
+
+
+class TestFaults:
+    async def test_a_failed_call_keeps_the_providers_code_and_ids(self, sessionmaker):
+        app = plaid_sandbox(
+            client_id=PLAID_ID, secret=PLAID_SECRET, product_ready_delay=0, deliver_webhooks=False
+        )
+        recorder = CallRecorder(sessionmaker)
+        with structlog.testing.capture_logs() as logs:
+            async with PlaidClient(
+                PLAID_ID,
+                PLAID_SECRET,
+                base_url="http://plaid.test",
+                transport=httpx.ASGITransport(app=app),
+                observer=call_observer(Settings(), recorder),
+            ) as client:
+                created = await client.sandbox_public_token_create("ins_115616")
+                exchanged = await client.item_public_token_exchange(created["public_token"])
+                app.state.sandbox.faults.configure(
+                    FaultConfig(fail_next=[503], path_pattern="investments/refresh")
+                )
+                with pytest.raises(ProviderError) as failed:
+                    await client.investments_refresh(exchanged["access_token"])
+        event = _calls(logs)[-1]
+        assert event["error_code"] == failed.value.code == "PLANNED_MAINTENANCE"
+        await recorder.flush()
+        async with sessionmaker() as session:
+            row = (
+                await session.scalars(select(ProviderCall).order_by(ProviderCall.id.desc()))
+            ).first()
+        assert row is not None
+        assert (row.operation, row.result, row.status_code, row.error_code) == (
+            "/investments/refresh",
+            type(failed.value).__name__,
+            503,
+            "PLANNED_MAINTENANCE",
+        )
+        assert row.call_id == event["request_id"]
+        assert row.provider_request_id == event["provider_request_id"] == failed.value.request_id
+        assert row.provider_request_id  # the sandbox's error body carries Plaid's request_id
+        # The tag of the billed operation, as the event has it (the metrics count accepted ones).
+        assert event["cost"] == {"type": "plaid.investments.refresh", "amount": "0.12"}
+        assert (row.cost_type, row.cost_amount) == ("plaid.investments.refresh", Decimal("0.12"))
 
 
 class TestRedaction:
@@ -310,5 +382,7 @@ class TestBuffer:
         assert (len(recorder), recorder.written, recorder.dropped) == (0, 5, 0)
         async with sessionmaker() as session:
             rows = (await session.scalars(select(ProviderCall).order_by(ProviderCall.id))).all()
-        assert [r.request_id for r in rows] == [f"theirs-{n}" for n in range(5)]
+        assert [(r.call_id, r.provider_request_id) for r in rows] == [
+            (f"ours-{n}", f"theirs-{n}") for n in range(5)
+        ]
         assert {(r.institution, r.latency_ms, r.result) for r in rows} == {("chase", 12, "ok")}

@@ -8,7 +8,7 @@
     POST /api/plaid/refresh-holdings           → cost-guarded refresh of Plaid connections
 
 They go through the same services as `/api/connections`: the same routing, cost guard and
-background sync.
+background sync; their provider calls carry the user and the institution into the call log.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from brokerlink.connections.routes import (
 from brokerlink.connections.service import ProviderNotConfigured
 from brokerlink.domain.enums import Provider
 from brokerlink.errors import PRINTABLE, PROVIDER_ID, SIGNED_TOKEN, NotFoundError, ValidationError
+from brokerlink.providers.observe import call_context
 from brokerlink.repositories import ConnectionRepository
 
 __all__ = ["router"]
@@ -77,7 +78,8 @@ class ExchangeIn(BaseModel):
 async def snaptrade_register(state: State, user: CurrentUser) -> RegisterOut:
     if state.snaptrade is None:
         raise ProviderNotConfigured("SnapTrade is not configured")
-    return RegisterOut(userId=await state.snaptrade.register_user(str(user.id)))
+    with call_context(user_id=user.id):
+        return RegisterOut(userId=await state.snaptrade.register_user(str(user.id)))
 
 
 @router.post("/api/snaptrade/create-connection-url", response_model=ConnectionUrlOut)
@@ -90,6 +92,7 @@ async def snaptrade_connection_url(
         raise ProviderNotConfigured("SnapTrade is not configured")
     broker = body.broker
     institution = body.institution or body.broker or "snaptrade"
+    slug = broker.lower() if broker else None
     if body.institution:
         decision = state.router.choose_provider(
             body.institution, need_trading=body.connectionType == "trade"
@@ -100,12 +103,14 @@ async def snaptrade_connection_url(
                 field="institution",
             )
         broker = decision.provider_institution_id
-    url = await state.snaptrade.connection_link(
-        str(user.id),
-        broker=broker,
-        connection_type="trade-if-available" if body.connectionType == "trade" else "read",
-        custom_redirect=callback_url(state, request),
-    )
+        slug = decision.institution_slug
+    with call_context(institution=slug, user_id=user.id):
+        url = await state.snaptrade.connection_link(
+            str(user.id),
+            broker=broker,
+            connection_type="trade-if-available" if body.connectionType == "trade" else "read",
+            custom_redirect=callback_url(state, request),
+        )
     signed = sign_state(
         LinkState(
             user_id=user.id,
@@ -153,15 +158,13 @@ async def plaid_link_token(
 ) -> LinkTokenOut:
     if state.plaid is None:
         raise ProviderNotConfigured("Plaid is not configured")
-    institution_id = None
-    if body.institution:
-        entry = state.coverage.current.match(body.institution)
-        institution_id = entry.plaid_institution_id if entry is not None else None
-    token, hosted = await state.plaid.create_link(
-        str(user.id),
-        institution_id=institution_id,
-        completion_redirect_uri=callback_url(state, request),
-    )
+    entry = state.coverage.current.match(body.institution) if body.institution else None
+    with call_context(institution=entry.slug if entry else None, user_id=user.id):
+        token, hosted = await state.plaid.create_link(
+            str(user.id),
+            institution_id=entry.plaid_institution_id if entry is not None else None,
+            completion_redirect_uri=callback_url(state, request),
+        )
     signed = sign_state(
         LinkState(
             user_id=user.id,

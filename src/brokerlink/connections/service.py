@@ -4,6 +4,10 @@ connection flows, capabilities derived at import, and the cost guard on every re
     start(user, institution)          → which provider opens and why, and the URL to open
     complete_snaptrade / complete_plaid → the connection and its accounts stored, capabilities set
 
+Provider calls are made inside `providers.observe.call_context` with the user and the
+institution as far as it is known then (the coverage map's slug at the start, the provider's
+answer once it has named it, the stored connection's afterwards): the call log carries them.
+
 Services flush and never commit; the caller (a request, a CLI command) owns the transaction.
 Refreshes, which are billed, own their transactions instead: `connections.refresh`.
 """
@@ -27,6 +31,7 @@ from brokerlink.errors import BrokerlinkError, NotFoundError, ValidationError
 from brokerlink.models import Account, Connection, ConnectionStatus
 from brokerlink.policies.capabilities import derive_capabilities
 from brokerlink.policies.cost_guard import CostGuard, CostPolicy
+from brokerlink.providers.observe import call_context
 from brokerlink.providers.plaid import PlaidConnector, products_for
 from brokerlink.providers.plaid.linking import link_not_opened
 from brokerlink.providers.snaptrade import SnapTradeConnector
@@ -160,38 +165,39 @@ class LinkService:
         )
         monthly = await self._added_monthly_cost(user_id, decision.provider)
         await self._before_network()
-        if decision.provider is Provider.SNAPTRADE:
-            url = await self._snaptrade().connection_link(
-                str(user_id),
-                broker=decision.provider_institution_id,
-                connection_type="trade-if-available"
-                if decision.connection_type == "trade-if-available"
-                else "read",
-                custom_redirect=redirect_uri,
-            )
-            return LinkStart(decision, url, monthly_cost=monthly)
-        if decision.provider is Provider.PLAID:
-            entry = decision.entry
-            try:
-                token, hosted = await self._plaid().create_link(
+        with call_context(institution=decision.institution_slug, user_id=user_id):
+            if decision.provider is Provider.SNAPTRADE:
+                url = await self._snaptrade().connection_link(
                     str(user_id),
-                    institution_id=decision.provider_institution_id,
-                    completion_redirect_uri=redirect_uri,
-                    # What the institution's kind needs: a bank is asked for no investments.
-                    products=products_for(entry.type if entry is not None else None),
+                    broker=decision.provider_institution_id,
+                    connection_type="trade-if-available"
+                    if decision.connection_type == "trade-if-available"
+                    else "read",
+                    custom_redirect=redirect_uri,
                 )
-            except ProviderError as error:
-                log.warning("connections.link.not_opened", provider="plaid", error=str(error))
-                plain = link_not_opened(
-                    error, entry.name if entry else (institution or "the institution")
-                )
-                if plain is error:
-                    raise
-                raise plain from error
-            if hosted is None:
-                raise BrokerlinkError("Plaid returned no Hosted Link URL")
-            return LinkStart(decision, hosted, link_token=token, monthly_cost=monthly)
-        raise ValidationError(f"{decision.provider.value} has no connection flow")
+                return LinkStart(decision, url, monthly_cost=monthly)
+            if decision.provider is Provider.PLAID:
+                entry = decision.entry
+                try:
+                    token, hosted = await self._plaid().create_link(
+                        str(user_id),
+                        institution_id=decision.provider_institution_id,
+                        completion_redirect_uri=redirect_uri,
+                        # What the institution's kind needs: a bank is asked for no investments.
+                        products=products_for(entry.type if entry is not None else None),
+                    )
+                except ProviderError as error:
+                    log.warning("connections.link.not_opened", provider="plaid", error=str(error))
+                    plain = link_not_opened(
+                        error, entry.name if entry else (institution or "the institution")
+                    )
+                    if plain is error:
+                        raise
+                    raise plain from error
+                if hosted is None:
+                    raise BrokerlinkError("Plaid returned no Hosted Link URL")
+                return LinkStart(decision, hosted, link_token=token, monthly_cost=monthly)
+            raise ValidationError(f"{decision.provider.value} has no connection flow")
 
     async def complete_snaptrade(
         self,
@@ -206,12 +212,16 @@ class LinkService:
         connector = self._snaptrade()
         entry = self._entry(institution)
         slug = entry.slug if entry is not None else institution
-        connection = await connector.record_connection(str(user_id), slug, authorization_id)
-        accounts = [
-            a
-            for a in await connector.list_accounts(str(user_id))
-            if a.connection_id == authorization_id
-        ]
+        with call_context(institution=slug, user_id=user_id):
+            connection = await connector.record_connection(str(user_id), slug, authorization_id)
+        # SnapTrade has named the brokerage it linked: the slug it is stored under.
+        _, reported = reported_institution(self.router.coverage, Provider.SNAPTRADE, connection)
+        with call_context(institution=reported, user_id=user_id):
+            accounts = [
+                a
+                for a in await connector.list_accounts(str(user_id))
+                if a.connection_id == authorization_id
+            ]
         if onto is not None:
             wanted = entry.snaptrade_slug if entry is not None else None
             found = connection.institution_slug
@@ -237,23 +247,28 @@ class LinkService:
         entry = self._entry(institution) if institution else None
         # Plaid's own search: the institution is the one Plaid reports (named from its answer).
         slug = entry.slug if entry is not None else None
-        if public_token is not None:
-            connection = await connector.complete_link(
-                str(user_id), public_token, slug or institution or "institution"
-            )
-        elif link_token is not None:
-            made = await connector.complete_hosted_link(str(user_id), link_token, slug)
-            if not made:
-                raise LinkNotFinished(
-                    "nothing was connected: Plaid's window was left before an account was linked"
+        with call_context(institution=slug, user_id=user_id):
+            if public_token is not None:
+                connection = await connector.complete_link(
+                    str(user_id), public_token, slug or institution or "institution"
                 )
-            connection = made[0]
-        else:
-            raise ValidationError(
-                "a public_token or a link_token is required", field="public_token"
-            )
-        # The new Item's own accounts (its one token read): not yet a stored connection.
-        accounts = await connector.accounts_of_item(str(user_id), connection.connection_id)
+            elif link_token is not None:
+                made = await connector.complete_hosted_link(str(user_id), link_token, slug)
+                if not made:
+                    raise LinkNotFinished(
+                        "nothing was connected: Plaid's window was left before an account was "
+                        "linked"
+                    )
+                connection = made[0]
+            else:
+                raise ValidationError(
+                    "a public_token or a link_token is required", field="public_token"
+                )
+        # Plaid has named the Item's institution: the slug it is stored under.
+        _, reported = reported_institution(self.router.coverage, Provider.PLAID, connection)
+        with call_context(institution=reported, user_id=user_id):
+            # The new Item's own accounts (its one token read): not yet a stored connection.
+            accounts = await connector.accounts_of_item(str(user_id), connection.connection_id)
         return await self._store(user_id, Provider.PLAID, connection, accounts)
 
     async def _store(
@@ -307,7 +322,8 @@ class LinkService:
             reasons[summary.account_id] = decision.trading_reason
             stored.append(account)
         if replaced is not None:
-            await self._retire(user_id, provider, replaced, kept=connection.id)
+            with call_context(institution=slug, user_id=user_id):
+                await self._retire(user_id, provider, replaced, kept=connection.id)
         return LinkResult(
             connection, stored, reasons, monthly_cost=await self._monthly_cost(user_id, provider)
         )
@@ -376,44 +392,47 @@ class LinkService:
             entry=self._entry(institution),
         )
         await self._before_network()
-        if provider is Provider.SNAPTRADE:
-            snaptrade = self._snaptrade()
-            if await snaptrade.knows_authorization(str(user_id), connection.provider_connection_id):
+        with call_context(institution=connection.institution_slug, user_id=user_id):
+            if provider is Provider.SNAPTRADE:
+                snaptrade = self._snaptrade()
+                if await snaptrade.knows_authorization(
+                    str(user_id), connection.provider_connection_id
+                ):
+                    url = await snaptrade.connection_link(
+                        str(user_id),
+                        reconnect=connection.provider_connection_id,
+                        custom_redirect=redirect_uri,
+                    )
+                    return LinkStart(decision, url)
+                # SnapTrade no longer has this authorization for the user (their SnapTrade user was
+                # replaced, or it was removed upstream): link the institution again; completing
+                # maps the new authorization onto this connection, so its history stays.
+                trading = any(
+                    a.capabilities.trading
+                    for a in await self.accounts.list_for_connection(connection.id)
+                )
                 url = await snaptrade.connection_link(
                     str(user_id),
-                    reconnect=connection.provider_connection_id,
+                    broker=decision.entry.snaptrade_slug if decision.entry is not None else None,
+                    connection_type="trade-if-available" if trading else "read",
                     custom_redirect=redirect_uri,
                 )
-                return LinkStart(decision, url)
-            # SnapTrade no longer has this authorization for the user (their SnapTrade user was
-            # replaced, or it was removed upstream): link the institution again; completing
-            # maps the new authorization onto this connection, so its history stays.
-            trading = any(
-                a.capabilities.trading
-                for a in await self.accounts.list_for_connection(connection.id)
-            )
-            url = await snaptrade.connection_link(
-                str(user_id),
-                broker=decision.entry.snaptrade_slug if decision.entry is not None else None,
-                connection_type="trade-if-available" if trading else "read",
-                custom_redirect=redirect_uri,
-            )
-            relink = replace(
-                decision,
-                reason=f"links {connection.institution_name} again through SnapTrade and keeps "
-                "this connection's accounts and history (SnapTrade no longer has the old link)",
-            )
-            return LinkStart(relink, url)
-        if provider is Provider.PLAID:
-            token, hosted = await self._plaid().create_link(
-                str(user_id),
-                update_item_id=connection.provider_connection_id,
-                completion_redirect_uri=redirect_uri,
-            )
-            if hosted is None:
-                raise BrokerlinkError("Plaid returned no Hosted Link URL")
-            return LinkStart(decision, hosted, link_token=token)
-        raise ValidationError(f"{institution}: manual connections have nothing to reconnect")
+                relink = replace(
+                    decision,
+                    reason=f"links {connection.institution_name} again through SnapTrade and keeps "
+                    "this connection's accounts and history (SnapTrade no longer has the old link)",
+                )
+                return LinkStart(relink, url)
+            if provider is Provider.PLAID:
+                token, hosted = await self._plaid().create_link(
+                    str(user_id),
+                    update_item_id=connection.provider_connection_id,
+                    completion_redirect_uri=redirect_uri,
+                )
+                if hosted is None:
+                    raise BrokerlinkError("Plaid returned no Hosted Link URL")
+                return LinkStart(decision, hosted, link_token=token)
+            raise ValidationError(f"{institution}: manual connections have nothing to reconnect")
 
     async def complete_reconnect(
         self, user_id: int, connection_id: int, *, authorization_id: str | None = None
@@ -434,10 +453,11 @@ class LinkService:
                 onto=connection if relinked else None,
             )
         if provider is Provider.PLAID:
-            link = await self._plaid().complete_update(
-                str(user_id), connection.provider_connection_id
-            )
-            accounts = await self._plaid().accounts_of_item(str(user_id), link.connection_id)
+            with call_context(institution=connection.institution_slug, user_id=user_id):
+                link = await self._plaid().complete_update(
+                    str(user_id), connection.provider_connection_id
+                )
+                accounts = await self._plaid().accounts_of_item(str(user_id), link.connection_id)
             return await self._store(user_id, provider, link, accounts)
         raise ValidationError("manual connections have nothing to reconnect")
 
@@ -447,10 +467,11 @@ class LinkService:
         connection = await self._owned(user_id, connection_id)
         provider = provider_for_account(connection.provider)
         await self._before_network()
-        if provider is Provider.SNAPTRADE:
-            await self._snaptrade().remove(str(user_id), connection.provider_connection_id)
-        elif provider is Provider.PLAID:
-            await self._plaid().remove(str(user_id), connection.provider_connection_id)
+        with call_context(institution=connection.institution_slug, user_id=user_id):
+            if provider is Provider.SNAPTRADE:
+                await self._snaptrade().remove(str(user_id), connection.provider_connection_id)
+            elif provider is Provider.PLAID:
+                await self._plaid().remove(str(user_id), connection.provider_connection_id)
         await self.session.delete(connection)
         await self.session.flush()
         log.info(

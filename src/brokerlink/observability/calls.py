@@ -109,17 +109,24 @@ class CallRecorder:
 
 
 def _row(record: CallRecord) -> dict[str, Any]:
+    """The row of one call: every field the `provider.call` event carries but the attempts."""
+    cost = record.cost
     return {
         "provider": Provider(record.provider),
-        "institution": None if record.institution is None else record.institution[:128],
+        "institution": _cut(record.institution, 128),
         "operation": record.operation[:64],
-        # The provider's id: what its support can look up. Ours is in the `provider.call` event.
-        "request_id": None
-        if record.provider_request_id is None
-        else record.provider_request_id[:128],
+        "call_id": record.request_id[:64],
+        "provider_request_id": _cut(record.provider_request_id, 128),
         "latency_ms": round(record.latency_ms),
         "result": record.result[:64],
+        "error_code": _cut(record.error_code, 64),
+        "cost_type": None if cost is None else cost.type[:32],
+        "cost_amount": None if cost is None else cost.amount,
         "status_code": record.status,
         "user_id": record.user_id,
         "occurred_at": record.occurred_at,
     }
+
+
+def _cut(value: str | None, length: int) -> str | None:
+    return None if value is None else value[:length]

@@ -31,11 +31,15 @@ process died) asks the provider for the account's orders and looks for ours
 as a replay. Absent, and the attempt ended more than `absent_after` ago (a provider that timed
 out may still be processing it): settled as `not_placed`. Absent but too recent, or the provider
 unreachable: still `order_in_doubt`, with Retry-After; nothing is ever re-sent blind.
+
+Every provider call for an account is made in `providers.observe.call_context` with its user and
+its connection's institution, which the call log records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -62,6 +66,7 @@ from brokerlink.orders.errors import (
 from brokerlink.orders.fingerprint import order_fingerprint, preview_fingerprint
 from brokerlink.orders.reconcile import find_placed, wanted_from_request
 from brokerlink.policies.trading_gate import check_trading_allowed
+from brokerlink.providers.observe import CallContext, call_context
 from brokerlink.repositories import AccountRepository, ConnectionRepository, OrderRepository
 
 __all__ = ["OrderService", "Placement"]
@@ -96,6 +101,11 @@ async def _before_placing(call: Awaitable[T]) -> T:
 def _label(account: Account, connection: Connection) -> str:
     mask = f" ••{account.number_mask}" if account.number_mask else ""
     return f"{connection.institution_name} {account.name or account.provider_account_id}{mask}"
+
+
+def _calls(user_id: int, connection: Connection) -> AbstractContextManager[CallContext]:
+    """Provider calls for an account of `connection`: recorded with its institution and user."""
+    return call_context(institution=connection.institution_slug, user_id=user_id)
 
 
 def _seconds(delta: timedelta) -> int:
@@ -142,7 +152,8 @@ class OrderService:
     async def preview(self, user_id: int, account_id: int, request: OrderRequest) -> OrderPreview:
         account, connection = await self._account(user_id, account_id)
         routed = request.model_copy(update={"account_id": account.provider_account_id})
-        return await self._connector(connection.provider).preview_order(str(user_id), routed)
+        with _calls(user_id, connection):
+            return await self._connector(connection.provider).preview_order(str(user_id), routed)
 
     async def place(
         self, user_id: int, account_id: int, request: OrderRequest, *, idempotency_key: str
@@ -161,15 +172,16 @@ class OrderService:
                 return await connector.place_previewed_order(str(user_id), checked)
             return await connector.place_order(str(user_id), routed)
 
-        return await self._once(
-            user_id,
-            account,
-            connection.provider,
-            idempotency_key,
-            order_fingerprint(account.id, request),
-            routed.model_dump(mode="json"),
-            send,
-        )
+        with _calls(user_id, connection):
+            return await self._once(
+                user_id,
+                account,
+                connection.provider,
+                idempotency_key,
+                order_fingerprint(account.id, request),
+                routed.model_dump(mode="json"),
+                send,
+            )
 
     async def place_previewed(
         self, user_id: int, account_id: int, preview: OrderPreview, *, idempotency_key: str
@@ -178,15 +190,16 @@ class OrderService:
         if preview.account_id != account.provider_account_id:
             raise ValidationError("the preview is for another account", field="preview")
         connector = self._connector(connection.provider)
-        return await self._once(
-            user_id,
-            account,
-            connection.provider,
-            idempotency_key,
-            preview_fingerprint(account.id, preview),
-            {"preview": preview.model_dump(mode="json")},
-            lambda: connector.place_previewed_order(str(user_id), preview),
-        )
+        with _calls(user_id, connection):
+            return await self._once(
+                user_id,
+                account,
+                connection.provider,
+                idempotency_key,
+                preview_fingerprint(account.id, preview),
+                {"preview": preview.model_dump(mode="json")},
+                lambda: connector.place_previewed_order(str(user_id), preview),
+            )
 
     async def _once(
         self,
@@ -339,15 +352,17 @@ class OrderService:
         account, connection = await self._account_readable(user_id, account_id)
         if connection.provider is not Provider.SNAPTRADE:
             return []  # no order can have been placed through a read-only provider
-        return await self._connector(connection.provider).list_orders(
-            str(user_id), account.provider_account_id
-        )
+        with _calls(user_id, connection):
+            return await self._connector(connection.provider).list_orders(
+                str(user_id), account.provider_account_id
+            )
 
     async def cancel(self, user_id: int, account_id: int, order_id: str) -> Order:
         account, connection = await self._account(user_id, account_id)
-        return await self._connector(connection.provider).cancel_order(
-            str(user_id), account.provider_account_id, order_id
-        )
+        with _calls(user_id, connection):
+            return await self._connector(connection.provider).cancel_order(
+                str(user_id), account.provider_account_id, order_id
+            )
 
     async def _account_readable(self, user_id: int, account_id: int) -> tuple[Account, Connection]:
         async with transaction(self.sessionmaker) as session:

@@ -1,4 +1,5 @@
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -21,18 +22,27 @@ class ProviderCallLogRepository(Repository):
         latency_ms: int,
         result: str,
         institution: str | None = None,
-        request_id: str | None = None,
+        call_id: str | None = None,
+        provider_request_id: str | None = None,
+        error_code: str | None = None,
+        cost_type: str | None = None,
+        cost_amount: Decimal | None = None,
         status_code: int | None = None,
         user_id: int | None = None,
         at: datetime | None = None,
     ) -> ProviderCall:
+        """One row as given (the pipeline's rows are written by `observability.CallRecorder`)."""
         call = ProviderCall(
             provider=provider,
             operation=operation,
             latency_ms=latency_ms,
             result=result,
             institution=institution,
-            request_id=request_id,
+            call_id=call_id,
+            provider_request_id=provider_request_id,
+            error_code=error_code,
+            cost_type=cost_type,
+            cost_amount=cost_amount,
             status_code=status_code,
             user_id=user_id,
             occurred_at=at or utcnow(),

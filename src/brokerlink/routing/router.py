@@ -90,6 +90,17 @@ class RoutingDecision:
     connection_type: str | None = None
     trading_possible: bool = False
 
+    @property
+    def institution_slug(self) -> str | None:
+        """Our slug for the institution this opens, as far as it is known before the provider
+        answers: the coverage map's, else the SnapTrade brokerage's (lower case, as a link to
+        it is stored); None when the provider's own search picks it."""
+        if self.entry is not None:
+            return self.entry.slug
+        if self.provider is Provider.SNAPTRADE and self.provider_institution_id:
+            return self.provider_institution_id.lower()
+        return None
+
 
 class LinkRouter:
     """`choose_provider` decides at link time, from the coverage map and live reference data."""

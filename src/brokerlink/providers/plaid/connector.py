@@ -34,6 +34,7 @@ from brokerlink.domain.models import (
     RefreshResult,
 )
 from brokerlink.log import get_logger
+from brokerlink.providers.observe import call_context
 from brokerlink.secrets.store import SecretStore
 
 from . import wire
@@ -135,9 +136,11 @@ class PlaidConnector:
         return await self._tokens.get(item.user_id, item.item_id, operation)
 
     async def _send(self, item: PlaidItem, call: Awaitable[T]) -> T:
-        """Await a Plaid call for the Item, marking its connection when Plaid wants a login."""
+        """Await a Plaid call for the Item, marking its connection when Plaid wants a login. The
+        call is recorded with the Item's institution (a listing of several Items has none)."""
         try:
-            return await call
+            with call_context(institution=item.institution_slug):
+                return await call
         except LoginRequired as err:
             err.item_id = err.connection_id = item.item_id
             await self._items.set_login_required(item.item_id, True, str(err))
@@ -245,7 +248,8 @@ class PlaidConnector:
                     continue
                 institution = added.get("institution") or {}
                 slug = institution_slug or slugify(str(institution.get("name") or "institution"))
-                connections.append(await self.complete_link(user_id, public_token, slug))
+                with call_context(institution=slug):
+                    connections.append(await self.complete_link(user_id, public_token, slug))
         return connections
 
     async def complete_update(self, user_id: str, item_id: str) -> Connection:

@@ -30,8 +30,9 @@ answers >= 300 (must be 0: otherwise the answers by status); the webhook_events 
 every follow-up settled (must equal the requests), by result; the follow-up syncs that ran,
 counted at the sandbox (one `GET /accounts` per sync of a connection); the CPU share of the
 sender and of the served process during each load (one near 100 %: that one was the limit;
-both well below with a high load average: the machine was busy with more than this) and the
-machine's load average.
+both well below with a high load average: the machine was busy with more than this), the
+served process's CPU time per request (what a webhook costs when the sender limits the bare
+requests), and the machine's load average.
 
 The served app's own SnapTrade limit is raised like the sandbox's
 (`SNAPTRADE_RATE_LIMIT_PER_MINUTE`): at SnapTrade's 250 calls a minute the follow-ups would
@@ -386,6 +387,16 @@ def report(result: RouteResult) -> None:
             f"  a webhook costs {health.per_second / hooks.per_second:.1f}x a bare request in "
             f"throughput, {hooks.p50_ms / health.p50_ms:.1f}x at p50, "
             f"{hooks.p99_ms / health.p99_ms:.1f}x at p99"
+        )
+    per_request = [
+        None if cpu is None or not measured.per_second else cpu / measured.per_second * 1000
+        for cpu, measured in zip(result.served_cpu, (health, hooks), strict=True)
+    ]
+    if per_request[0] and per_request[1]:
+        # The figure that holds when the sender, not the app, limits the bare requests.
+        print(
+            f"  served CPU per request: {per_request[0]:.2f} ms bare, {per_request[1]:.2f} ms "
+            f"a webhook with its follow-up ({per_request[1] / per_request[0]:.0f}x)"
         )
     verdict = "= requests" if result.rows == hooks.requests else f"!= {hooks.requests} requests"
     results = ", ".join(f"{name} {n}" for name, n in result.events.items()) or "none"

@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.slow_provider",
     "bench.workers",
     "bench.webhooks",
+    "bench.webhook_route",
 )
 
 

@@ -29,7 +29,10 @@ Modes:
 Provider calls are what the sandbox counted (`/sandbox/requests`, API calls only) after the
 first sync, split by what made each sync happen: a daily-sync webhook, a trade's webhook, the
 missing-webhook detection, or the catch-all (in polling modes: the poll). Target: webhooks first
-at most 1/20 of hourly polling.
+at most 1/20 of hourly polling. Webhook handling throughput through the product's receiving route
+(requests/s, p50/p99 from a second process, against a served app it stands up) is
+`bench.webhook_route`; `--throughput-url URL --load-ids …` sends the same load to a route already
+running.
 """
 
 from __future__ import annotations
@@ -420,24 +423,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--throughput-url",
-        help="measure webhook handling at this receiving route instead (needs --load-ids)",
+        help="measure webhook handling at this receiving route instead (needs --load-ids); "
+        "bench.webhook_route stands up the product's own route and measures it",
     )
     parser.add_argument("--load-clients", type=int, default=16)
     parser.add_argument("--load-seconds", type=float, default=5.0)
     parser.add_argument(
-        "--load-ids", nargs=3, metavar=("AUTHORIZATION", "ACCOUNT", "USER"), default=None
+        "--load-ids",
+        nargs=3,
+        action="append",
+        metavar=("AUTHORIZATION", "ACCOUNT", "USER"),
+        default=None,
+        help="what the webhooks name; repeat it to spread them over several connections",
     )
     args = parser.parse_args(argv)
     configure_logging("ERROR")
     if args.throughput_url:
         if not args.load_ids:
             parser.error("--throughput-url needs --load-ids AUTHORIZATION ACCOUNT USER")
-        authorization_id, account_id, user_id = args.load_ids
         result = webhook_throughput(
             args.throughput_url,
-            authorization_id=authorization_id,
-            account_id=account_id,
-            user_id=user_id,
+            ids=[tuple(ids) for ids in args.load_ids],
             clients=args.load_clients,
             seconds=args.load_seconds,
         )
@@ -445,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"webhook handling: {result.per_second:.0f} requests/s, p50 {result.p50_ms:.2f} ms, "
             f"p99 {result.p99_ms:.2f} ms ({result.errors} answered >= 300)"
         )
+        if result.errors:
+            print(f"  answers by status: {result.statuses}")
         return
 
     server = (

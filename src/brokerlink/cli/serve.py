@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -22,6 +21,7 @@ import uvicorn
 from rich.console import Console
 
 from brokerlink.cli._options import LogLevel, PlaidUrl, SnapTradeUrl
+from brokerlink.cli._serve import tcp_socket
 from brokerlink.composition import embedded_sandboxes, require_link_state_key
 from brokerlink.config import Settings, get_settings
 from brokerlink.db import migrate
@@ -72,8 +72,7 @@ async def _serve(
     from brokerlink.api import create_app
 
     async with _sandboxes(sandboxes) as (snap, plaid):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock = tcp_socket()
         sock.bind((host, port))
         base = settings.public_url or f"http://{host}:{sock.getsockname()[1]}"
         app = create_app(
